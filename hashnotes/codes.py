@@ -1,0 +1,206 @@
+"""Binary codes: sign with sign(0)=+1, {0,1} <-> {-1,+1}, bit packing and exact Hamming distances.
+
+Codes are row-major ``(n, c)`` arrays with entries in {-1, +1} (the papers' column-major
+``B in {-1,+1}^{c x n}`` is ``B.T`` here). For fast kernels a code is packed into
+``ceil(c / 64)`` unsigned 64-bit words: bit ``j`` of the code (``+1`` -> 1, ``-1`` -> 0) is bit
+``j % 64`` of word ``j // 64``; the unused high bits of the last word are always 0, so they never
+contribute to a Hamming distance.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import types
+from numba.extending import intrinsic
+
+from ._checks import _is_torch_tensor, as_numpy, check_codes, check_finite, check_same_width
+
+__all__ = ["sign", "to_pm1", "to_01", "pack_bits", "unpack_bits", "hamming_distance", "popcount64"]
+
+
+# --------------------------------------------------------------------------------------------------
+# sign
+
+
+def sign(x):
+    """Elementwise sign with ``sign(0) = +1``, so the result is always in {-1, +1}.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, torch.Tensor or array_like
+        Must not contain NaN.
+
+    Returns
+    -------
+    Same kind as ``x``: a float tensor/array stays float (same dtype, same device); a numpy
+    integer or boolean array gives ``int8``.
+    """
+    if _is_torch_tensor(x):
+        import torch
+
+        if x.is_floating_point() and bool(torch.isnan(x).any()):
+            raise ValueError(f"x contains NaN (shape {tuple(x.shape)}); sign is undefined")
+        one = torch.ones((), dtype=x.dtype, device=x.device)
+        return torch.where(x >= 0, one, -one)
+    x = check_finite(as_numpy(x), "x")
+    if np.issubdtype(x.dtype, np.floating):
+        return np.where(x >= 0, 1, -1).astype(x.dtype)
+    return np.where(x >= 0, 1, -1).astype(np.int8)
+
+
+def to_pm1(bits01) -> np.ndarray:
+    """Map {0, 1} bits (or booleans) to {-1, +1} codes: 0 -> -1, 1 -> +1.
+
+    Returns
+    -------
+    numpy.ndarray of int8, same shape as the input.
+    """
+    b = check_finite(as_numpy(bits01), "bits01")
+    if b.dtype != np.bool_:
+        ok = (b == 0) | (b == 1)
+        if not ok.all():
+            raise ValueError(f"bits01 must contain only 0 and 1 (shape {b.shape}); "
+                             f"found e.g. {b[~ok].ravel()[0]!r}")
+    return np.where(b != 0, 1, -1).astype(np.int8)
+
+
+def to_01(codes) -> np.ndarray:
+    """Map {-1, +1} codes to {0, 1} bits: -1 -> 0, +1 -> 1.
+
+    Returns
+    -------
+    numpy.ndarray of uint8, same shape as the input.
+    """
+    c = check_finite(as_numpy(codes), "codes")
+    if c.dtype == np.bool_:
+        raise ValueError("codes is a boolean array; expected {-1,+1} codes")
+    ok = (c == 1) | (c == -1)
+    if not ok.all():
+        raise ValueError(f"codes must contain only -1 and +1 (shape {c.shape}); "
+                         f"found e.g. {c[~ok].ravel()[0]!r}")
+    return (c > 0).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------------
+# packing
+
+
+def _pack01(bits01: np.ndarray) -> np.ndarray:
+    """Pack a 2-D {0,1}/bool matrix (n, m) into (n, ceil(m/64)) uint64 words, bit j -> word j//64."""
+    n, m = bits01.shape
+    n_words = (m + 63) // 64
+    by = np.packbits(bits01.astype(bool, copy=False), axis=1, bitorder="little")
+    padded = np.zeros((n, n_words * 8), dtype=np.uint8)
+    padded[:, : by.shape[1]] = by
+    return padded.view("<u8").astype(np.uint64, copy=False).reshape(n, n_words)
+
+
+def pack_bits(codes) -> np.ndarray:
+    """Pack {-1, +1} codes into 64-bit words.
+
+    Parameters
+    ----------
+    codes : array_like or torch.Tensor, shape (n, c), entries in {-1, +1}
+
+    Returns
+    -------
+    numpy.ndarray of uint64, shape (n, ceil(c / 64))
+        Bit ``j % 64`` of word ``j // 64`` is 1 where ``codes[:, j] == +1``; padding bits are 0.
+    """
+    b = check_codes(codes, "codes")
+    return _pack01(b > 0)
+
+
+def unpack_bits(packed, c: int) -> np.ndarray:
+    """Inverse of :func:`pack_bits`.
+
+    Parameters
+    ----------
+    packed : numpy.ndarray of uint64, shape (n, ceil(c / 64))
+    c : int
+        Code length.
+
+    Returns
+    -------
+    numpy.ndarray of int8, shape (n, c), entries in {-1, +1}
+    """
+    from ._checks import check_bits
+
+    c = check_bits(c)
+    p = as_numpy(packed)
+    n_words = (c + 63) // 64
+    if p.ndim != 2 or p.shape[1] != n_words:
+        raise ValueError(f"packed must have shape (n, {n_words}) for c={c}, got {p.shape}")
+    if p.dtype != np.uint64:
+        raise ValueError(f"packed must be uint64, got dtype {p.dtype}")
+    by = np.ascontiguousarray(p).astype("<u8", copy=False).view(np.uint8).reshape(p.shape[0], n_words * 8)
+    bits = np.unpackbits(by, axis=1, bitorder="little")
+    if bits[:, c:].any():
+        raise ValueError(f"packed has non-zero padding bits beyond bit {c}; was it packed with c={c}?")
+    return np.where(bits[:, :c] != 0, 1, -1).astype(np.int8)
+
+
+# --------------------------------------------------------------------------------------------------
+# numba kernels
+
+
+@intrinsic
+def _ctpop64(typingctx, x):
+    """LLVM ``ctpop`` on a uint64 (a single POPCNT instruction on x86-64)."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+@numba.njit(cache=True, inline="always")
+def popcount64(x):
+    """Number of set bits of a uint64 (usable inside other numba kernels)."""
+    return _ctpop64(x)
+
+
+@numba.njit(cache=True, inline="always")
+def _hamming_row(a, i, b, j):
+    d = 0
+    for w in range(a.shape[1]):
+        d += _ctpop64(a[i, w] ^ b[j, w])
+    return d
+
+
+@numba.njit(parallel=True, cache=True)
+def _hamming_packed_kernel(a, b, out):
+    for i in numba.prange(a.shape[0]):
+        for j in range(b.shape[0]):
+            out[i, j] = _hamming_row(a, i, b, j)
+
+
+def hamming_distance(a, b, method: str = "packed") -> np.ndarray:
+    """Exact Hamming distances between every row of ``a`` and every row of ``b``.
+
+    Parameters
+    ----------
+    a : array_like or torch.Tensor, shape (n_a, c), entries in {-1, +1}
+    b : array_like or torch.Tensor, shape (n_b, c), entries in {-1, +1}
+    method : {"packed", "inner"}
+        ``"packed"``: XOR + popcount on 64-bit words (numba, parallel over rows of ``a``).
+        ``"inner"``: the textbook identity ``d_H = (c - a b^T) / 2``. Both give identical integers.
+
+    Returns
+    -------
+    numpy.ndarray of int32, shape (n_a, n_b)
+    """
+    a = check_codes(a, "a")
+    b = check_codes(b, "b")
+    check_same_width(a, b, "a", "b")
+    c = a.shape[1]
+    if method == "packed":
+        out = np.empty((a.shape[0], b.shape[0]), dtype=np.int32)
+        _hamming_packed_kernel(_pack01(a > 0), _pack01(b > 0), out)
+        return out
+    if method == "inner":
+        # float64 products of +-1 entries summed over c <= 4096 terms are exact integers.
+        ip = a.astype(np.float64) @ b.astype(np.float64).T
+        return ((c - ip) / 2).round().astype(np.int32)
+    raise ValueError(f"method must be 'packed' or 'inner', got {method!r}")
