@@ -41,7 +41,7 @@ def as_numpy(x) -> np.ndarray:
 def _describe_bad(x: np.ndarray, bad: np.ndarray) -> str:
     """Position and value of the first ``True`` entry of ``bad``."""
     pos = tuple(int(i) for i in np.argwhere(bad)[0])
-    return f"first at index {pos}: {x[pos]!r}"
+    return f"first at index {pos}: {x[pos].item()!r}"
 
 
 def _check_numeric(x: np.ndarray, name: str) -> None:

@@ -1,0 +1,490 @@
+"""Retrieval metrics for binary codes: mAP@all / mAP@R, hash-lookup PR, precision@radius, top-k precision.
+
+Conventions (METHODS.md section 1.3):
+
+* A database item is *relevant* to a query when they share at least one label.
+* Hamming ranking breaks ties **stably by database index** (``ties="stable"``, the MATLAB reference
+  ``calcMapTopkMapTopkPreTopkRecLabel.m``), or reports the exact expectation of AP over all orders of
+  the tied items (``ties="average"``).
+* A query with no relevant database item counts as AP 0 (``no_relevant="zero"``, the DCMH convention)
+  or is removed (``no_relevant="drop"``, the DeepHash convention).
+* AP@R (``top_k=R``) is normalised by the number of relevant items *within* the top R.
+
+How it is computed: Hamming distances take only ``c + 1`` values, so no comparison sort is needed.
+A numba kernel, parallel over queries, packs codes and labels into 64-bit words and for each query
+makes one pass over the database (XOR + popcount for the distance, AND of label words for relevance)
+that fills per-distance counts of retrieved and relevant items. Prefix sums of these counts give the
+rank at which each distance bucket starts, and a second pass in database-index order gives every
+relevant item its stable rank and its precision, in O(N + c) per query. The tie-averaged AP, the
+hash-lookup PR curve and precision within a radius need only the per-distance counts. No
+queries x database matrix is ever built.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from ._checks import check_codes, check_labels, check_same_width
+from .codes import _ctpop64, _pack01
+
+__all__ = [
+    "mean_average_precision",
+    "average_precision",
+    "pr_curve",
+    "PRCurve",
+    "precision_at_radius",
+    "precision_at_k",
+    "distance_counts",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# numba kernels
+
+
+@numba.njit(cache=True, inline="always")
+def _dist(qp, i, dp, j):
+    d = 0
+    for w in range(qp.shape[1]):
+        d += _ctpop64(qp[i, w] ^ dp[j, w])
+    return d
+
+
+@numba.njit(cache=True, inline="always")
+def _shares(ql, i, dl, j):
+    for w in range(ql.shape[1]):
+        if (ql[i, w] & dl[j, w]) != 0:
+            return 1
+    return 0
+
+
+@numba.njit(parallel=True, cache=True)
+def _counts_kernel(qp, dp, ql, dl, cnt, rel):
+    """cnt[i, d] = #database items at distance d from query i; rel[i, d] = how many are relevant."""
+    nd = dp.shape[0]
+    for i in numba.prange(qp.shape[0]):
+        for j in range(nd):
+            d = _dist(qp, i, dp, j)
+            cnt[i, d] += 1
+            rel[i, d] += _shares(ql, i, dl, j)
+
+
+@numba.njit(parallel=True, cache=True)
+def _stable_kernel(qp, dp, ql, dl, c, k, n_chunks, want_ap, ap, n_rel, ks, topk_hits):
+    """Stable (distance, index) ranking, truncated at rank k.
+
+    want_ap: fill ap[i] (AP@k normalised by the relevant items within the top k) and n_rel[i].
+    otherwise: fill topk_hits[i, m] = #relevant items among the top ks[m] (ks sorted, ks[-1] == k).
+    """
+    nq = qp.shape[0]
+    nd = dp.shape[0]
+    for ch in numba.prange(n_chunks):
+        buf = np.empty(nd, dtype=np.int32)
+        mark = np.zeros(0 if want_ap else k, dtype=np.uint8)
+        cnt = np.empty(c + 1, dtype=np.int64)
+        rc = np.empty(c + 1, dtype=np.int64)
+        start = np.empty(c + 1, dtype=np.int64)
+        rstart = np.empty(c + 1, dtype=np.int64)
+        seen = np.empty(c + 1, dtype=np.int64)
+        seenr = np.empty(c + 1, dtype=np.int64)
+        for i in range(ch, nq, n_chunks):
+            cnt[:] = 0
+            rc[:] = 0
+            # pass 1: distances, relevance, per-distance counts
+            for j in range(nd):
+                d = _dist(qp, i, dp, j)
+                r = _shares(ql, i, dl, j)
+                buf[j] = 2 * d + r
+                cnt[d] += 1
+                rc[d] += r
+            s = 0
+            rs = 0
+            for d in range(c + 1):
+                start[d] = s
+                rstart[d] = rs
+                s += cnt[d]
+                rs += rc[d]
+            if want_ap:
+                n_rel[i] = rs
+                if rs == 0:
+                    ap[i] = 0.0
+                    continue
+            else:
+                mark[:] = 0
+            # pass 2: database-index order gives each relevant item its stable rank
+            seen[:] = 0
+            seenr[:] = 0
+            acc = 0.0
+            hit = 0
+            done = 0
+            for j in range(nd):
+                if done == rs:
+                    break
+                v = buf[j]
+                d = v >> 1
+                if v & 1:
+                    rank = start[d] + seen[d] + 1
+                    if rank <= k:
+                        if want_ap:
+                            acc += (rstart[d] + seenr[d] + 1) / rank
+                        else:
+                            mark[rank - 1] = 1
+                        hit += 1
+                    seenr[d] += 1
+                    done += 1
+                seen[d] += 1
+            if want_ap:
+                ap[i] = acc / hit if hit > 0 else 0.0
+            else:
+                run = 0
+                m = 0
+                for pos in range(k):
+                    run += mark[pos]
+                    while m < ks.shape[0] and ks[m] == pos + 1:
+                        topk_hits[i, m] = run
+                        m += 1
+
+
+@numba.njit(cache=True)
+def _harmonic_diff(n0, t):
+    """H(n0 + t) - H(n0) = sum_{p = n0+1}^{n0+t} 1/p, accurate to a few ulp for any n0, t >= 0."""
+    if t <= 0:
+        return 0.0
+    s = 0.0
+    m = n0
+    # small arguments: direct summation (the asymptotic series below needs m >= 32)
+    while m < 32 and m < n0 + t:
+        m += 1
+        s += 1.0 / m
+    rest = n0 + t - m
+    if rest <= 0:
+        return s
+    if rest <= 16:
+        for p in range(m + 1, m + rest + 1):
+            s += 1.0 / p
+        return s
+    # H(n) = ln n + gamma + 1/(2n) - 1/(12n^2) + 1/(120n^4) - 1/(252n^6) + 1/(240n^8) - ...
+    a = float(m)
+    b = float(m + rest)
+    fa = 1.0 / (2 * a) - 1.0 / (12 * a**2) + 1.0 / (120 * a**4) - 1.0 / (252 * a**6) + 1.0 / (240 * a**8)
+    fb = 1.0 / (2 * b) - 1.0 / (12 * b**2) + 1.0 / (120 * b**4) - 1.0 / (252 * b**6) + 1.0 / (240 * b**8)
+    return s + math.log1p(rest / a) + (fb - fa)
+
+
+@numba.njit(cache=True)
+def _group_sum(n0, r0, n, r):
+    """Expected sum of P@rank over the r relevant items of a tie group of n items, placed after
+    n0 items of which r0 are relevant, over all n! orders of the group (derivation in the docs of
+    :func:`average_precision`)."""
+    if r == 0:
+        return 0.0
+    a = r0 + 1.0
+    b = (r - 1.0) / (n - 1.0) if n > 1 else 0.0
+    return (r / n) * (n * b + (a - b * (1.0 + n0)) * _harmonic_diff(n0, n))
+
+
+@numba.njit(parallel=True, cache=True)
+def _average_kernel(cnt, rel, k, ap):
+    """Tie-averaged AP@k (k >= N means AP@all) from per-distance counts."""
+    nq, nbins = cnt.shape
+    for i in numba.prange(nq):
+        n0 = 0
+        r0 = 0
+        s = 0.0
+        total_rel = 0
+        for g in range(nbins):
+            total_rel += rel[i, g]
+        if total_rel == 0:
+            ap[i] = 0.0
+            continue
+        res = -1.0
+        for g in range(nbins):
+            n = cnt[i, g]
+            r = rel[i, g]
+            if n == 0:
+                continue
+            if n0 + n <= k:
+                s += _group_sum(n0, r0, n, r)
+                n0 += n
+                r0 += r
+                continue
+            # group g straddles rank k: t of its n items fall inside the top k
+            t = k - n0
+            if t <= 0 or r == 0:
+                break
+            # X = #relevant among the first t items of the group ~ Hypergeometric(n, r, t)
+            lo = max(0, t - (n - r))
+            hi = min(r, t)
+            # log-weights by the ratio recurrence, shifted by their maximum before exp
+            lw = 0.0
+            mx = 0.0
+            for x in range(lo + 1, hi + 1):
+                xp = x - 1
+                lw += math.log((r - xp) * (t - xp) / ((xp + 1.0) * (n - r - t + xp + 1.0)))
+                if lw > mx:
+                    mx = lw
+            lw = 0.0
+            z = 0.0
+            acc = 0.0
+            for x in range(lo, hi + 1):
+                if x > lo:
+                    xp = x - 1
+                    lw += math.log((r - xp) * (t - xp) / ((xp + 1.0) * (n - r - t + xp + 1.0)))
+                w = math.exp(lw - mx)
+                z += w
+                if r0 + x > 0:
+                    acc += w * (s + _group_sum(n0, r0, t, x)) / (r0 + x)
+            res = acc / z
+            break
+        if res < 0.0:
+            res = s / r0 if r0 > 0 else 0.0
+        ap[i] = res
+
+
+# --------------------------------------------------------------------------------------------------
+# input handling
+
+
+def _prepare(query_codes, db_codes, query_labels, db_labels):
+    qb = check_codes(query_codes, "query_codes")
+    db = check_codes(db_codes, "db_codes")
+    check_same_width(qb, db, "query_codes", "db_codes")
+    ql = check_labels(query_labels, "query_labels", n_rows=qb.shape[0])
+    dl = check_labels(db_labels, "db_labels", n_rows=db.shape[0], n_cols=ql.shape[1])
+    return _pack01(qb > 0), _pack01(db > 0), _pack01(ql != 0), _pack01(dl != 0), qb.shape[1]
+
+
+def _n_chunks(nq: int) -> int:
+    return max(1, min(nq, 8 * numba.get_num_threads()))
+
+
+def _check_top_k(top_k, nd: int) -> int:
+    if top_k is None:
+        return nd
+    if isinstance(top_k, (bool, np.bool_)) or not isinstance(top_k, numbers.Integral):
+        raise ValueError(f"top_k must be None (all) or a positive integer, got {top_k!r}")
+    if top_k < 1:
+        raise ValueError(f"top_k must be None (all) or a positive integer, got {top_k} "
+                         "(use None, not -1, for the whole ranking)")
+    return int(min(top_k, nd))
+
+
+def _counts(qp, dp, ql, dl, c):
+    cnt = np.zeros((qp.shape[0], c + 1), dtype=np.int64)
+    rel = np.zeros((qp.shape[0], c + 1), dtype=np.int64)
+    _counts_kernel(qp, dp, ql, dl, cnt, rel)
+    return cnt, rel
+
+
+def distance_counts(query_codes, db_codes, query_labels, db_labels):
+    """Per-query, per-distance counts of database items and of relevant database items.
+
+    Parameters
+    ----------
+    query_codes : array_like, shape (n_q, c), entries in {-1, +1}
+    db_codes : array_like, shape (n_db, c), entries in {-1, +1}
+    query_labels : array_like, shape (n_q, l), entries in {0, 1}
+    db_labels : array_like, shape (n_db, l), entries in {0, 1}
+
+    Returns
+    -------
+    n_items, n_relevant : numpy.ndarray of int64, shape (n_q, c + 1)
+        ``n_items[q, d]`` database items lie at Hamming distance ``d`` from query ``q``;
+        ``n_relevant[q, d]`` of them share a label with it.
+    """
+    return _counts(*_prepare(query_codes, db_codes, query_labels, db_labels))
+
+
+# --------------------------------------------------------------------------------------------------
+# mAP
+
+
+def average_precision(query_codes, db_codes, query_labels, db_labels, top_k=None, ties="stable",
+                      no_relevant="zero") -> np.ndarray:
+    r"""Average precision of every query under Hamming ranking.
+
+    .. math:: \mathrm{AP@k}(q) = \frac{1}{R'_q}\sum_{i \le k} P@i \cdot \mathrm{rel}_i,
+              \qquad R'_q = \sum_{i\le k}\mathrm{rel}_i
+
+    (``k = N`` for AP@all, then ``R'_q = R_q``); AP is 0 when ``R'_q = 0``.
+
+    Parameters
+    ----------
+    query_codes : array_like or torch.Tensor, shape (n_q, c), entries in {-1, +1}
+    db_codes : array_like or torch.Tensor, shape (n_db, c), entries in {-1, +1}
+    query_labels : array_like, shape (n_q, l), multi-hot {0, 1}
+    db_labels : array_like, shape (n_db, l), multi-hot {0, 1}
+    top_k : int or None
+        ``None``: AP over the whole ranking. ``R``: AP@R, normalised by the relevant items within
+        the top R (METHODS.md 1.3); ``R > n_db`` is the same as ``None``.
+    ties : {"stable", "average"}
+        ``"stable"``: rank by (Hamming distance, database index), as MATLAB's stable ``sort``.
+        ``"average"``: exact expectation of AP (or AP@R) over all orders of the tied items.
+        For a tie group of ``n`` items, ``r`` of them relevant, after ``N0`` items of which ``R0``
+        are relevant, the expected sum of ``P@rank`` over its relevant items is
+        ``(r/n) [n b + (R0 + 1 - b (N0 + 1)) (H(N0 + n) - H(N0))]`` with ``b = (r-1)/(n-1)`` and
+        harmonic numbers ``H``. For AP@R the group that straddles rank R contributes through the
+        hypergeometric number of its relevant items that land inside the top R.
+    no_relevant : {"zero", "drop"}
+        Queries with no relevant database item at all (``R_q = 0``) get AP 0 (DCMH) or are
+        removed from the result (DeepHash). With ``top_k``, a query that has relevant items but
+        none in the top R always gets AP@R = 0.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_q,) (fewer rows with ``no_relevant="drop"``)
+    """
+    if ties not in ("stable", "average"):
+        raise ValueError(f"ties must be 'stable' or 'average', got {ties!r}")
+    if no_relevant not in ("zero", "drop"):
+        raise ValueError(f"no_relevant must be 'zero' or 'drop', got {no_relevant!r}")
+    qp, dp, ql, dl, c = _prepare(query_codes, db_codes, query_labels, db_labels)
+    nq, nd = qp.shape[0], dp.shape[0]
+    k = _check_top_k(top_k, nd)
+    if ties == "stable":
+        ap = np.zeros(nq, dtype=np.float64)
+        n_rel = np.zeros(nq, dtype=np.int64)
+        _stable_kernel(qp, dp, ql, dl, c, k, _n_chunks(nq), True, ap, n_rel,
+                       np.zeros(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64))
+    else:
+        cnt, rel = _counts(qp, dp, ql, dl, c)
+        n_rel = rel.sum(axis=1)
+        ap = np.zeros(nq, dtype=np.float64)
+        _average_kernel(cnt, rel, k, ap)
+    if no_relevant == "drop":
+        keep = n_rel > 0
+        if not keep.any():
+            raise ValueError(f"no_relevant='drop' removed all {nq} queries: no query shares a label "
+                             "with any database item")
+        ap = ap[keep]
+    return ap
+
+
+def mean_average_precision(query_codes, db_codes, query_labels, db_labels, top_k=None, ties="stable",
+                           no_relevant="zero") -> float:
+    """Mean of :func:`average_precision` over the queries (mAP@all, or mAP@R with ``top_k=R``).
+
+    Parameters and conventions are those of :func:`average_precision`. The golden case of
+    METHODS.md 1.3 gives 0.7041667 with ``ties="stable"`` and 0.6013021 with ``ties="average"``.
+
+    Returns
+    -------
+    float
+    """
+    return float(np.mean(average_precision(query_codes, db_codes, query_labels, db_labels, top_k=top_k,
+                                           ties=ties, no_relevant=no_relevant)))
+
+
+# --------------------------------------------------------------------------------------------------
+# hash lookup
+
+
+class PRCurve(NamedTuple):
+    """Hash-lookup precision-recall curve, one entry per Hamming radius ``r = 0..c``.
+
+    ``precision[r]`` is NaN where no query retrieves anything within radius ``r`` (undefined, so a
+    plot skips the point instead of drawing a fake 0 or 1).
+    """
+
+    radius: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+
+
+def pr_curve(query_codes, db_codes, query_labels, db_labels) -> PRCurve:
+    r"""Hash-lookup PR curve pooled over all query-database pairs (DCMH ``calcPreRecRadiusLabel.m``).
+
+    .. math:: P(r) = \frac{\sum_q \#\mathrm{rel}_{\le r}(q)}{\sum_q \#\mathrm{ret}_{\le r}(q)}, \qquad
+              R(r) = \frac{\sum_q \#\mathrm{rel}_{\le r}(q)}{\sum_q R_q}
+
+    for ``r = 0..c``. Recall is non-decreasing and equals 1 at ``r = c``. Where nothing is retrieved
+    by any query (:math:`\sum_q \#\mathrm{ret}_{\le r} = 0`) the precision is undefined and reported
+    as NaN (DCMH's ``+eps`` would report 0).
+
+    Returns
+    -------
+    PRCurve
+        ``radius`` int64 (c + 1,), ``precision`` and ``recall`` float64 (c + 1,).
+
+    Raises
+    ------
+    ValueError
+        If no query has any relevant database item (recall undefined everywhere).
+    """
+    qp, dp, ql, dl, c = _prepare(query_codes, db_codes, query_labels, db_labels)
+    cnt, rel = _counts(qp, dp, ql, dl, c)
+    ret_le = np.cumsum(cnt.sum(axis=0))
+    rel_le = np.cumsum(rel.sum(axis=0))
+    total_rel = rel_le[-1]
+    if total_rel == 0:
+        raise ValueError("no query shares a label with any database item: recall is undefined")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(ret_le > 0, rel_le / np.maximum(ret_le, 1), np.nan)
+    recall = rel_le / total_rel
+    return PRCurve(np.arange(c + 1, dtype=np.int64), precision.astype(np.float64), recall.astype(np.float64))
+
+
+def precision_at_radius(query_codes, db_codes, query_labels, db_labels, radius=2, mode="per_query") -> float:
+    """Precision of hash lookup within Hamming radius ``radius`` (items with ``d_H <= radius``).
+
+    Parameters
+    ----------
+    radius : int >= 0
+        Radii above the code length retrieve the whole database.
+    mode : {"per_query", "pooled"}
+        ``"per_query"`` (DCH, the default for "P@H<=2"): mean over queries of #relevant/#retrieved,
+        with 0 for a query whose ball is empty. ``"pooled"`` (DCMH): sum of relevant over sum of
+        retrieved across all queries; 0 when no query retrieves anything (DCMH's ``+eps``).
+
+    Returns
+    -------
+    float
+    """
+    if mode not in ("per_query", "pooled"):
+        raise ValueError(f"mode must be 'per_query' or 'pooled', got {mode!r}")
+    if isinstance(radius, (bool, np.bool_)) or not isinstance(radius, numbers.Integral) or radius < 0:
+        raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
+    qp, dp, ql, dl, c = _prepare(query_codes, db_codes, query_labels, db_labels)
+    cnt, rel = _counts(qp, dp, ql, dl, c)
+    r = min(int(radius), c)
+    ret = cnt[:, : r + 1].sum(axis=1)
+    hit = rel[:, : r + 1].sum(axis=1)
+    if mode == "pooled":
+        total = ret.sum()
+        return float(hit.sum() / total) if total > 0 else 0.0
+    per_query = np.where(ret > 0, hit / np.maximum(ret, 1), 0.0)
+    return float(per_query.mean())
+
+
+def precision_at_k(query_codes, db_codes, query_labels, db_labels, ks) -> np.ndarray:
+    """Top-k precision curve under stable (distance, database index) ranking.
+
+    Parameters
+    ----------
+    ks : int or sequence of int
+        Cut-offs, each in ``1..n_db``.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (len(ks),)
+        Mean over queries of (#relevant among the top k) / k.
+    """
+    qp, dp, ql, dl, c = _prepare(query_codes, db_codes, query_labels, db_labels)
+    nq, nd = qp.shape[0], dp.shape[0]
+    ks_arr = np.atleast_1d(np.asarray(ks))
+    if ks_arr.ndim != 1 or ks_arr.size == 0 or not np.issubdtype(ks_arr.dtype, np.integer):
+        raise ValueError(f"ks must be a non-empty integer or sequence of integers, got {ks!r}")
+    if ks_arr.min() < 1 or ks_arr.max() > nd:
+        raise ValueError(f"ks must lie in 1..n_db = 1..{nd}, got values {ks_arr.min()}..{ks_arr.max()}")
+    order = np.argsort(ks_arr, kind="stable")
+    ks_sorted = ks_arr[order].astype(np.int64)
+    counts = np.zeros((nq, ks_sorted.size), dtype=np.int64)
+    _stable_kernel(qp, dp, ql, dl, c, int(ks_sorted[-1]), _n_chunks(nq), False,
+                   np.zeros(1), np.zeros(1, dtype=np.int64), ks_sorted, counts)
+    out = np.empty(ks_arr.size, dtype=np.float64)
+    out[order] = counts.mean(axis=0) / ks_sorted
+    return out
