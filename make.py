@@ -4,7 +4,7 @@
     python3 make.py book    # set up .venv, vendor web assets if possible, build the book (-W -n)
     python3 make.py test    # set up .venv, run every unit test and execute every chapter notebook
     python3 make.py setup   # create/refresh .venv only
-    python3 make.py sync    # regenerate book/NN_*.ipynb (no outputs) from book/NN_*.py
+    python3 make.py sync [book/NN_x.py ...]   # regenerate the .ipynb (no outputs) from the .py chapter(s)
 """
 from __future__ import annotations
 
@@ -195,10 +195,13 @@ def chapter_sources() -> list[Path]:
     return sorted((ROOT / "book").glob("[0-9][0-9]_*.py"))
 
 
-def sync() -> int:
-    """Regenerate each book/NN_*.ipynb from its py:percent source, without outputs."""
+def sync(*files: str) -> int:
+    """Regenerate book/NN_*.ipynb from its py:percent source, without outputs (all chapters, or ``files``)."""
     setup()
-    sources = chapter_sources()
+    sources = [Path(f).resolve() for f in files] if files else chapter_sources()
+    bad = [str(p) for p in sources if p.suffix != ".py" or not p.exists()]
+    if bad:
+        raise SystemExit(f"[make] sync: not existing .py chapter sources: {bad}")
     if not sources:
         say("sync: no book/NN_*.py chapters found")
         return 0
@@ -212,11 +215,11 @@ COMMANDS = {"setup": lambda: setup() or 0, "test": test, "book": book, "sync": s
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in COMMANDS:
+    if not argv or argv[0] not in COMMANDS or (len(argv) > 1 and argv[0] != "sync"):
         print(__doc__.strip())
         return 2
     os.chdir(ROOT)
-    return COMMANDS[argv[0]]()
+    return COMMANDS[argv[0]](*argv[1:])
 
 
 if __name__ == "__main__":
