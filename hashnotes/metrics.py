@@ -62,15 +62,55 @@ def _shares(ql, i, dl, j):
     return 0
 
 
-@numba.njit(parallel=True, cache=True)
-def _counts_kernel(qp, dp, ql, dl, cnt, rel):
-    """cnt[i, d] = #database items at distance d from query i; rel[i, d] = how many are relevant."""
+@numba.njit(cache=True, inline="always")
+def _fill(qp, dp, ql, dl, i, buf):
+    """buf[j] = 2 * d_H(query i, item j) + [item j is relevant to query i]."""
     nd = dp.shape[0]
-    for i in numba.prange(qp.shape[0]):
+    if qp.shape[1] == 1 and ql.shape[1] == 1:  # c <= 64 and l <= 64: one word each
+        q0 = qp[i, 0]
+        l0 = ql[i, 0]
+        d0 = dp[:, 0]
+        e0 = dl[:, 0]
         for j in range(nd):
-            d = _dist(qp, i, dp, j)
-            cnt[i, d] += 1
-            rel[i, d] += _shares(ql, i, dl, j)
+            buf[j] = 2 * np.int16(_ctpop64(q0 ^ d0[j])) + np.int16((l0 & e0[j]) != 0)
+    else:
+        for j in range(nd):
+            buf[j] = 2 * _dist(qp, i, dp, j) + _shares(ql, i, dl, j)
+
+
+@numba.njit(cache=True, inline="always")
+def _histogram(buf, h, cnt, rel):
+    """Per-distance counts of buf's items (cnt) and of its relevant items (rel).
+
+    Four interleaved sub-histograms h (4, 2 (c+1)) break the store-to-load dependency chain."""
+    nd = buf.shape[0]
+    h[:] = 0
+    n4 = nd - nd % 4
+    for j in range(0, n4, 4):
+        h[0, buf[j]] += 1
+        h[1, buf[j + 1]] += 1
+        h[2, buf[j + 2]] += 1
+        h[3, buf[j + 3]] += 1
+    for j in range(n4, nd):
+        h[0, buf[j]] += 1
+    for d in range(cnt.shape[0]):
+        r = h[0, 2 * d + 1] + h[1, 2 * d + 1] + h[2, 2 * d + 1] + h[3, 2 * d + 1]
+        cnt[d] = h[0, 2 * d] + h[1, 2 * d] + h[2, 2 * d] + h[3, 2 * d] + r
+        rel[d] = r
+
+
+@numba.njit(parallel=True, cache=True)
+def _counts_kernel(qp, dp, ql, dl, n_chunks, cnt, rel):
+    """cnt[i, d] = #database items at distance d from query i; rel[i, d] = how many are relevant."""
+    nq = qp.shape[0]
+    nd = dp.shape[0]
+    nb = cnt.shape[1]
+    for ch in numba.prange(n_chunks):
+        buf = np.empty(nd, dtype=np.int16)
+        h = np.empty((4, 2 * nb), dtype=np.int64)
+        for i in range(ch, nq, n_chunks):
+            _fill(qp, dp, ql, dl, i, buf)
+            _histogram(buf, h, cnt[i], rel[i])
 
 
 @numba.njit(parallel=True, cache=True)
@@ -83,7 +123,8 @@ def _stable_kernel(qp, dp, ql, dl, c, k, n_chunks, want_ap, ap, n_rel, ks, topk_
     nq = qp.shape[0]
     nd = dp.shape[0]
     for ch in numba.prange(n_chunks):
-        buf = np.empty(nd, dtype=np.int32)
+        buf = np.empty(nd, dtype=np.int16)
+        h = np.empty((4, 2 * (c + 1)), dtype=np.int64)
         mark = np.zeros(0 if want_ap else k, dtype=np.uint8)
         cnt = np.empty(c + 1, dtype=np.int64)
         rc = np.empty(c + 1, dtype=np.int64)
@@ -92,15 +133,9 @@ def _stable_kernel(qp, dp, ql, dl, c, k, n_chunks, want_ap, ap, n_rel, ks, topk_
         seen = np.empty(c + 1, dtype=np.int64)
         seenr = np.empty(c + 1, dtype=np.int64)
         for i in range(ch, nq, n_chunks):
-            cnt[:] = 0
-            rc[:] = 0
             # pass 1: distances, relevance, per-distance counts
-            for j in range(nd):
-                d = _dist(qp, i, dp, j)
-                r = _shares(ql, i, dl, j)
-                buf[j] = 2 * d + r
-                cnt[d] += 1
-                rc[d] += r
+            _fill(qp, dp, ql, dl, i, buf)
+            _histogram(buf, h, cnt, rc)
             s = 0
             rs = 0
             for d in range(c + 1):
@@ -121,22 +156,32 @@ def _stable_kernel(qp, dp, ql, dl, c, k, n_chunks, want_ap, ap, n_rel, ks, topk_
             acc = 0.0
             hit = 0
             done = 0
-            for j in range(nd):
-                if done == rs:
-                    break
-                v = buf[j]
-                d = v >> 1
-                if v & 1:
-                    rank = start[d] + seen[d] + 1
-                    if rank <= k:
-                        if want_ap:
+            if want_ap:
+                for j in range(nd):
+                    if done == rs:
+                        break
+                    v = buf[j]
+                    d = v >> 1
+                    if v & 1:
+                        rank = start[d] + seen[d] + 1
+                        if rank <= k:
                             acc += (rstart[d] + seenr[d] + 1) / rank
-                        else:
+                            hit += 1
+                        seenr[d] += 1
+                        done += 1
+                    seen[d] += 1
+            else:
+                for j in range(nd):
+                    if done == rs:
+                        break
+                    v = buf[j]
+                    d = v >> 1
+                    if v & 1:
+                        rank = start[d] + seen[d] + 1
+                        if rank <= k:
                             mark[rank - 1] = 1
-                        hit += 1
-                    seenr[d] += 1
-                    done += 1
-                seen[d] += 1
+                        done += 1
+                    seen[d] += 1
             if want_ap:
                 ap[i] = acc / hit if hit > 0 else 0.0
             else:
@@ -276,7 +321,7 @@ def _check_top_k(top_k, nd: int) -> int:
 def _counts(qp, dp, ql, dl, c):
     cnt = np.zeros((qp.shape[0], c + 1), dtype=np.int64)
     rel = np.zeros((qp.shape[0], c + 1), dtype=np.int64)
-    _counts_kernel(qp, dp, ql, dl, cnt, rel)
+    _counts_kernel(qp, dp, ql, dl, _n_chunks(qp.shape[0]), cnt, rel)
     return cnt, rel
 
 
