@@ -99,99 +99,107 @@ def _histogram(buf, h, cnt, rel):
         rel[d] = r
 
 
+@numba.njit(cache=True)
+def _counts_chunk(qp, dp, ql, dl, ch, n_chunks, cnt, rel):
+    """Queries ch, ch + n_chunks, ...: cnt[i, d] = #database items at distance d from query i,
+    rel[i, d] = how many of them are relevant."""
+    buf = np.empty(dp.shape[0], dtype=np.int16)
+    h = np.empty((4, 2 * cnt.shape[1]), dtype=np.int64)
+    for i in range(ch, qp.shape[0], n_chunks):
+        _fill(qp, dp, ql, dl, i, buf)
+        _histogram(buf, h, cnt[i], rel[i])
+
+
 @numba.njit(parallel=True, cache=True)
-def _counts_kernel(qp, dp, ql, dl, n_chunks, cnt, rel):
-    """cnt[i, d] = #database items at distance d from query i; rel[i, d] = how many are relevant."""
-    nq = qp.shape[0]
-    nd = dp.shape[0]
-    nb = cnt.shape[1]
+def _counts_par(qp, dp, ql, dl, n_chunks, cnt, rel):
     for ch in numba.prange(n_chunks):
-        buf = np.empty(nd, dtype=np.int16)
-        h = np.empty((4, 2 * nb), dtype=np.int64)
-        for i in range(ch, nq, n_chunks):
-            _fill(qp, dp, ql, dl, i, buf)
-            _histogram(buf, h, cnt[i], rel[i])
+        _counts_chunk(qp, dp, ql, dl, ch, n_chunks, cnt, rel)
 
 
 @numba.njit(parallel=True, cache=True)
-def _stable_kernel(qp, dp, ql, dl, c, k, n_chunks, want_ap, ap, n_rel, ks, topk_hits):
-    """Stable (distance, index) ranking, truncated at rank k.
+def _stable_par(qp, dp, ql, dl, c, k, n_chunks, want_ap, ap, n_rel, ks, topk_hits):
+    for ch in numba.prange(n_chunks):
+        _stable_chunk(qp, dp, ql, dl, c, k, ch, n_chunks, want_ap, ap, n_rel, ks, topk_hits)
+
+
+@numba.njit(cache=True)
+def _stable_chunk(qp, dp, ql, dl, c, k, ch, n_chunks, want_ap, ap, n_rel, ks, topk_hits):
+    """Stable (distance, index) ranking truncated at rank k, for queries ch, ch + n_chunks, ...
 
     want_ap: fill ap[i] (AP@k normalised by the relevant items within the top k) and n_rel[i].
     otherwise: fill topk_hits[i, m] = #relevant items among the top ks[m] (ks sorted, ks[-1] == k).
     """
     nq = qp.shape[0]
     nd = dp.shape[0]
-    for ch in numba.prange(n_chunks):
-        buf = np.empty(nd, dtype=np.int16)
-        h = np.empty((4, 2 * (c + 1)), dtype=np.int64)
-        mark = np.zeros(0 if want_ap else k, dtype=np.uint8)
-        cnt = np.empty(c + 1, dtype=np.int64)
-        rc = np.empty(c + 1, dtype=np.int64)
-        start = np.empty(c + 1, dtype=np.int64)
-        rstart = np.empty(c + 1, dtype=np.int64)
-        seen = np.empty(c + 1, dtype=np.int64)
-        seenr = np.empty(c + 1, dtype=np.int64)
-        for i in range(ch, nq, n_chunks):
-            # pass 1: distances, relevance, per-distance counts
-            _fill(qp, dp, ql, dl, i, buf)
-            _histogram(buf, h, cnt, rc)
-            s = 0
-            rs = 0
-            for d in range(c + 1):
-                start[d] = s
-                rstart[d] = rs
-                s += cnt[d]
-                rs += rc[d]
-            if want_ap:
-                n_rel[i] = rs
-                if rs == 0:
-                    ap[i] = 0.0
-                    continue
-            else:
-                mark[:] = 0
-            # pass 2: database-index order gives each relevant item its stable rank
-            seen[:] = 0
-            seenr[:] = 0
-            acc = 0.0
-            hit = 0
-            done = 0
-            if want_ap:
-                for j in range(nd):
-                    if done == rs:
-                        break
-                    v = buf[j]
-                    d = v >> 1
-                    if v & 1:
-                        rank = start[d] + seen[d] + 1
-                        if rank <= k:
-                            acc += (rstart[d] + seenr[d] + 1) / rank
-                            hit += 1
-                        seenr[d] += 1
-                        done += 1
-                    seen[d] += 1
-            else:
-                for j in range(nd):
-                    if done == rs:
-                        break
-                    v = buf[j]
-                    d = v >> 1
-                    if v & 1:
-                        rank = start[d] + seen[d] + 1
-                        if rank <= k:
-                            mark[rank - 1] = 1
-                        done += 1
-                    seen[d] += 1
-            if want_ap:
-                ap[i] = acc / hit if hit > 0 else 0.0
-            else:
-                run = 0
-                m = 0
-                for pos in range(k):
-                    run += mark[pos]
-                    while m < ks.shape[0] and ks[m] == pos + 1:
-                        topk_hits[i, m] = run
-                        m += 1
+    buf = np.empty(nd, dtype=np.int16)
+    h = np.empty((4, 2 * (c + 1)), dtype=np.int64)
+    mark = np.zeros(0 if want_ap else k, dtype=np.uint8)
+    cnt = np.empty(c + 1, dtype=np.int64)
+    rc = np.empty(c + 1, dtype=np.int64)
+    start = np.empty(c + 1, dtype=np.int64)
+    rstart = np.empty(c + 1, dtype=np.int64)
+    seen = np.empty(c + 1, dtype=np.int64)
+    seenr = np.empty(c + 1, dtype=np.int64)
+    for i in range(ch, nq, n_chunks):
+        # pass 1: distances, relevance, per-distance counts
+        _fill(qp, dp, ql, dl, i, buf)
+        _histogram(buf, h, cnt, rc)
+        s = 0
+        rs = 0
+        for d in range(c + 1):
+            start[d] = s
+            rstart[d] = rs
+            s += cnt[d]
+            rs += rc[d]
+        if want_ap:
+            n_rel[i] = rs
+            if rs == 0:
+                ap[i] = 0.0
+                continue
+        else:
+            mark[:] = 0
+        # pass 2: database-index order gives each relevant item its stable rank
+        seen[:] = 0
+        seenr[:] = 0
+        acc = 0.0
+        hit = 0
+        done = 0
+        if want_ap:
+            for j in range(nd):
+                if done == rs:
+                    break
+                v = buf[j]
+                d = v >> 1
+                if v & 1:
+                    rank = start[d] + seen[d] + 1
+                    if rank <= k:
+                        acc += (rstart[d] + seenr[d] + 1) / rank
+                        hit += 1
+                    seenr[d] += 1
+                    done += 1
+                seen[d] += 1
+        else:
+            for j in range(nd):
+                if done == rs:
+                    break
+                v = buf[j]
+                d = v >> 1
+                if v & 1:
+                    rank = start[d] + seen[d] + 1
+                    if rank <= k:
+                        mark[rank - 1] = 1
+                    done += 1
+                seen[d] += 1
+        if want_ap:
+            ap[i] = acc / hit if hit > 0 else 0.0
+        else:
+            run = 0
+            m = 0
+            for pos in range(k):
+                run += mark[pos]
+                while m < ks.shape[0] and ks[m] == pos + 1:
+                    topk_hits[i, m] = run
+                    m += 1
 
 
 @numba.njit(cache=True)
@@ -233,61 +241,72 @@ def _group_sum(n0, r0, n, r):
 
 
 @numba.njit(parallel=True, cache=True)
-def _average_kernel(cnt, rel, k, ap):
-    """Tie-averaged AP@k (k >= N means AP@all) from per-distance counts."""
-    nq, nbins = cnt.shape
-    for i in numba.prange(nq):
-        n0 = 0
-        r0 = 0
-        s = 0.0
-        total_rel = 0
-        for g in range(nbins):
-            total_rel += rel[i, g]
-        if total_rel == 0:
-            ap[i] = 0.0
+def _average_par(cnt, rel, k, ap):
+    for i in numba.prange(cnt.shape[0]):
+        _average_one(cnt, rel, k, ap, i)
+
+
+@numba.njit(cache=True)
+def _average_ser(cnt, rel, k, ap):
+    for i in range(cnt.shape[0]):
+        _average_one(cnt, rel, k, ap, i)
+
+
+@numba.njit(cache=True)
+def _average_one(cnt, rel, k, ap, i):
+    """Tie-averaged AP@k of query i (k >= N means AP@all) from its per-distance counts."""
+    nbins = cnt.shape[1]
+    n0 = 0
+    r0 = 0
+    s = 0.0
+    total_rel = 0
+    for g in range(nbins):
+        total_rel += rel[i, g]
+    if total_rel == 0:
+        ap[i] = 0.0
+        return
+    res = -1.0
+    for g in range(nbins):
+        n = cnt[i, g]
+        r = rel[i, g]
+        if n == 0:
             continue
-        res = -1.0
-        for g in range(nbins):
-            n = cnt[i, g]
-            r = rel[i, g]
-            if n == 0:
-                continue
-            if n0 + n <= k:
-                s += _group_sum(n0, r0, n, r)
-                n0 += n
-                r0 += r
-                continue
-            # group g straddles rank k: t of its n items fall inside the top k
-            t = k - n0
-            if t <= 0 or r == 0:
-                break
-            # X = #relevant among the first t items of the group ~ Hypergeometric(n, r, t)
-            lo = max(0, t - (n - r))
-            hi = min(r, t)
-            # log-weights by the ratio recurrence, shifted by their maximum before exp
-            lw = 0.0
-            mx = 0.0
-            for x in range(lo + 1, hi + 1):
+        if n0 + n <= k:
+            s += _group_sum(n0, r0, n, r)
+            n0 += n
+            r0 += r
+            continue
+        # group g straddles rank k: t of its n items fall inside the top k
+        t = k - n0
+        if t <= 0 or r == 0:
+            break
+        # X = #relevant among the first t items of the group ~ Hypergeometric(n, r, t)
+        lo = max(0, t - (n - r))
+        hi = min(r, t)
+        # log-weights by the ratio recurrence, shifted by their maximum before exp
+        lw = 0.0
+        mx = 0.0
+        for x in range(lo + 1, hi + 1):
+            xp = x - 1
+            lw += math.log((r - xp) * (t - xp) / ((xp + 1.0) * (n - r - t + xp + 1.0)))
+            if lw > mx:
+                mx = lw
+        lw = 0.0
+        z = 0.0
+        acc = 0.0
+        for x in range(lo, hi + 1):
+            if x > lo:
                 xp = x - 1
                 lw += math.log((r - xp) * (t - xp) / ((xp + 1.0) * (n - r - t + xp + 1.0)))
-                if lw > mx:
-                    mx = lw
-            lw = 0.0
-            z = 0.0
-            acc = 0.0
-            for x in range(lo, hi + 1):
-                if x > lo:
-                    xp = x - 1
-                    lw += math.log((r - xp) * (t - xp) / ((xp + 1.0) * (n - r - t + xp + 1.0)))
-                w = math.exp(lw - mx)
-                z += w
-                if r0 + x > 0:
-                    acc += w * (s + _group_sum(n0, r0, t, x)) / (r0 + x)
-            res = acc / z
-            break
-        if res < 0.0:
-            res = s / r0 if r0 > 0 else 0.0
-        ap[i] = res
+            w = math.exp(lw - mx)
+            z += w
+            if r0 + x > 0:
+                acc += w * (s + _group_sum(n0, r0, t, x)) / (r0 + x)
+        res = acc / z
+        break
+    if res < 0.0:
+        res = s / r0 if r0 > 0 else 0.0
+    ap[i] = res
 
 
 # --------------------------------------------------------------------------------------------------
@@ -303,8 +322,25 @@ def _prepare(query_codes, db_codes, query_labels, db_labels):
     return _pack01(qb > 0), _pack01(db > 0), _pack01(ql != 0), _pack01(dl != 0), qb.shape[1]
 
 
+# Below this many query-database pairs the kernels run on one thread: waking a thread team costs
+# more than the work (and can take milliseconds on a busy machine).
+_PARALLEL_MIN_PAIRS = 1 << 18
+
+
+def _use_threads(nq: int, nd: int) -> bool:
+    return nq > 1 and nq * nd >= _PARALLEL_MIN_PAIRS and numba.get_num_threads() > 1
+
+
 def _n_chunks(nq: int) -> int:
     return max(1, min(nq, 8 * numba.get_num_threads()))
+
+
+def _stable(qp, dp, ql, dl, c, k, want_ap, ap, n_rel, ks, topk_hits):
+    nq = qp.shape[0]
+    if _use_threads(nq, dp.shape[0]):
+        _stable_par(qp, dp, ql, dl, c, k, _n_chunks(nq), want_ap, ap, n_rel, ks, topk_hits)
+    else:
+        _stable_chunk(qp, dp, ql, dl, c, k, 0, 1, want_ap, ap, n_rel, ks, topk_hits)
 
 
 def _check_top_k(top_k, nd: int) -> int:
@@ -321,7 +357,10 @@ def _check_top_k(top_k, nd: int) -> int:
 def _counts(qp, dp, ql, dl, c):
     cnt = np.zeros((qp.shape[0], c + 1), dtype=np.int64)
     rel = np.zeros((qp.shape[0], c + 1), dtype=np.int64)
-    _counts_kernel(qp, dp, ql, dl, _n_chunks(qp.shape[0]), cnt, rel)
+    if _use_threads(qp.shape[0], dp.shape[0]):
+        _counts_par(qp, dp, ql, dl, _n_chunks(qp.shape[0]), cnt, rel)
+    else:
+        _counts_chunk(qp, dp, ql, dl, 0, 1, cnt, rel)
     return cnt, rel
 
 
@@ -393,13 +432,16 @@ def average_precision(query_codes, db_codes, query_labels, db_labels, top_k=None
     if ties == "stable":
         ap = np.zeros(nq, dtype=np.float64)
         n_rel = np.zeros(nq, dtype=np.int64)
-        _stable_kernel(qp, dp, ql, dl, c, k, _n_chunks(nq), True, ap, n_rel,
-                       np.zeros(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64))
+        _stable(qp, dp, ql, dl, c, k, True, ap, n_rel, np.zeros(1, dtype=np.int64),
+                np.zeros((1, 1), dtype=np.int64))
     else:
         cnt, rel = _counts(qp, dp, ql, dl, c)
         n_rel = rel.sum(axis=1)
         ap = np.zeros(nq, dtype=np.float64)
-        _average_kernel(cnt, rel, k, ap)
+        if _use_threads(nq, nd):
+            _average_par(cnt, rel, k, ap)
+        else:
+            _average_ser(cnt, rel, k, ap)
     if no_relevant == "drop":
         keep = n_rel > 0
         if not keep.any():
@@ -528,8 +570,8 @@ def precision_at_k(query_codes, db_codes, query_labels, db_labels, ks) -> np.nda
     order = np.argsort(ks_arr, kind="stable")
     ks_sorted = ks_arr[order].astype(np.int64)
     counts = np.zeros((nq, ks_sorted.size), dtype=np.int64)
-    _stable_kernel(qp, dp, ql, dl, c, int(ks_sorted[-1]), _n_chunks(nq), False,
-                   np.zeros(1), np.zeros(1, dtype=np.int64), ks_sorted, counts)
+    _stable(qp, dp, ql, dl, c, int(ks_sorted[-1]), False, np.zeros(1), np.zeros(1, dtype=np.int64),
+            ks_sorted, counts)
     out = np.empty(ks_arr.size, dtype=np.float64)
     out[order] = counts.mean(axis=0) / ks_sorted
     return out
