@@ -248,7 +248,7 @@ def show_pairs(images, captions: Sequence[str], labels: Sequence[str] | None = N
         raise ValueError(f"captions: got {len(captions)} for {len(imgs)} images")
     if labels is not None and len(labels) != len(imgs):
         raise ValueError(f"labels: got {len(labels)} for {len(imgs)} images")
-    fig, axes = _grid(len(imgs), ncols, cell=(2.4, 3.0))
+    fig, axes = _grid(len(imgs), ncols, cell=(2.4, 3.4))
     for i, ax in enumerate(axes):
         ax.axis("off")
         if i >= len(imgs):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-__all__ = ["retrain_panel", "log_slider", "gamma_slider", "eta_slider", "bits_dropdown", "int_slider"]
+__all__ = ["retrain_panel", "log_slider", "gamma_slider", "eta_slider", "bits_dropdown", "int_slider",
+           "float_slider"]
 
 SUPPORTED_BITS = (16, 32, 64)
 
@@ -87,6 +88,16 @@ def int_slider(description: str, value: int, min: int, max: int, step: int = 1):
         raise ValueError(f"value: {value} is outside [{min}, {max}]")
     return _widgets().IntSlider(value=value, min=min, max=max, step=step, description=description,
                                 continuous_update=False)
+
+
+def float_slider(description: str, value: float, min: float, max: float, step: float = 0.05):
+    """A linear float slider (e.g. a probability)."""
+    if not min <= value <= max:
+        raise ValueError(f"value: {value} is outside [{min}, {max}]")
+    if not step > 0:
+        raise ValueError(f"step: must be > 0, got {step}")
+    return _widgets().FloatSlider(value=value, min=min, max=max, step=step, description=description,
+                                  continuous_update=False)
 
 
 def retrain_panel(run: Callable[..., None], button: str = "Run", **sliders):

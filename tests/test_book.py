@@ -256,3 +256,6 @@ def test_retrain_panel_runs_nothing_until_clicked():
         widgets.bits_dropdown(48)
     with pytest.raises(ValueError, match="value"):
         widgets.log_slider("g", 1e5)
+    with pytest.raises(ValueError, match="value"):
+        widgets.float_slider("p", 2.0, 0.0, 1.0)
+    assert widgets.float_slider("p", 0.5, 0.0, 1.0).value == 0.5
