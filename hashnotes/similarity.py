@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from ._checks import as_numpy, check_finite, check_labels
+from ._checks import check_finite, check_labels
 
 __all__ = ["similarity", "shared_label_counts", "degrees", "laplacian", "laplacian_quadratic"]
 

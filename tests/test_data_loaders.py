@@ -71,6 +71,11 @@ def test_v73_single_file_lazy(tmp_path):
     assert ps.image_shape == (3, H, W)
     _check(ps, img, txt, lab)
     assert np.array_equal(ps.images[3], img[3]) and np.array_equal(ps.images[2:5], img[2:5])
+    sub = ps.subset([9, 4, 4, 1]).subset([3, 0])  # cutting a dataset reads nothing: views compose
+    assert isinstance(sub.images, data.LazyImages) and len(sub.images) == 2
+    assert np.array_equal(sub.images[np.array([1, 0, -1])], img[[9, 1, 9]])
+    with pytest.raises(IndexError):
+        sub.images[2]
     eager = data.load_dcmh_mat(tmp_path / "all.mat", lazy=False)
     assert isinstance(eager.images, np.ndarray)
     _check(eager, img, txt, lab)

@@ -86,6 +86,15 @@ def test_images_show_objects_in_concept_colours():
     assert redness[has_red].mean() > 5 * redness[~has_red].mean()
 
 
+def test_every_pair_keeps_a_tag_when_noise_removes_all():
+    pairs, _, vocab, info = data.toy_pairs(n=300, seed=3, p_drop=0.99, p_partial=0.0, p_wrong=0.0,
+                                          spurious_mean=0.0)
+    T = pairs.texts
+    assert T.sum(1).min() >= 1
+    syn_cols = {w for ws in info["synonyms"].values() for w in ws}
+    assert all(vocab[j] in syn_cols for j in np.nonzero(T.sum(0))[0])  # only concept synonyms remain
+
+
 def test_split_overrides_and_none():
     ds = data.toy(n=400, split=None, n_query=40, n_val=10, n_train=100)
     assert (len(ds.query), len(ds.database), len(ds.train), len(ds.val)) == (40, 360, 100, 10)

@@ -68,9 +68,14 @@ class PairSet:
 
 
 def take_rows(arr, idx: np.ndarray):
-    """``arr[idx]`` that also works for h5py datasets (which need increasing indices)."""
+    """``arr[idx]`` that also works for h5py datasets (which need increasing indices).
+
+    Objects with a ``lazy_subset`` method (``data.LazyImages``) return a lazy view instead of reading.
+    """
     if isinstance(arr, np.ndarray):
         return arr[idx]
+    if hasattr(arr, "lazy_subset"):
+        return arr.lazy_subset(idx)
     order = np.argsort(idx, kind="stable")
     sorted_idx = idx[order]
     uniq, inverse = np.unique(sorted_idx, return_inverse=True)

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .base import CrossModalDataset, PairSet, Split
-from .protocol import PROTOCOLS, apply_split, make_split
+from .protocol import apply_split, make_split
 
 __all__ = ["shared_data_dir", "load_dcmh_mat", "mirflickr25k", "mirflickr_photos", "MirflickrPhotos",
            "nuswide", "iapr", "mscoco", "wiki", "label_stats", "LazyImages", "MIRFLICKR_LABELS", "WIKI_LABELS"]
@@ -152,37 +152,51 @@ def _find_key(keys: dict, aliases):
 class LazyImages:
     """Rows of an on-disk (HDF5) image array, read on demand in ``(n, C, H, W)`` order.
 
-    ``obj[idx]`` (an int, a slice or an index array) reads those items from disk and returns a numpy array;
-    :func:`~hashnotes.data.base.take_rows` handles it like an h5py dataset.
+    ``obj[idx]`` (an int, a slice or an index array) reads those items from disk and returns a numpy array.
+    ``obj.lazy_subset(idx)`` is another lazy view (used by :func:`~hashnotes.data.base.take_rows`, so that
+    cutting a dataset into query / database / train / val reads nothing).
     """
 
-    def __init__(self, dataset, item_axis: int, perm: tuple[int, ...]):
+    def __init__(self, dataset, item_axis: int, perm: tuple[int, ...], index=None):
         self.dataset = dataset
         self.item_axis = int(item_axis)
         self.perm = tuple(perm)  # applied to a block read with the item axis first
+        self.index = None if index is None else np.asarray(index, dtype=np.int64)  # rows of `dataset`
         other = [s for i, s in enumerate(dataset.shape) if i != self.item_axis]
-        self.shape = (int(dataset.shape[self.item_axis]), *(int(other[p - 1]) for p in self.perm[1:]))
+        n = int(dataset.shape[self.item_axis]) if self.index is None else len(self.index)
+        self.shape = (n, *(int(other[p - 1]) for p in self.perm[1:]))
         self.dtype = dataset.dtype
         self.ndim = len(self.shape)
 
     def __len__(self) -> int:
         return self.shape[0]
 
-    def __getitem__(self, idx):
-        scalar = isinstance(idx, (int, np.integer))
+    def _positions(self, idx) -> np.ndarray:
         if isinstance(idx, slice):
             idx = np.arange(len(self))[idx]
-        idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
+        idx = np.atleast_1d(np.asarray(idx))
+        if idx.dtype == np.bool_ or not np.issubdtype(idx.dtype, np.integer):
+            raise IndexError(f"LazyImages takes integer indices, got dtype {idx.dtype}")
+        idx = idx.astype(np.int64)
         if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
             raise IndexError(f"index out of range for {len(self)} images")
         idx = np.where(idx < 0, idx + len(self), idx)
-        order = np.argsort(idx, kind="stable")
-        uniq, inverse = np.unique(idx[order], return_inverse=True)
+        return idx if self.index is None else self.index[idx]
+
+    def lazy_subset(self, idx) -> "LazyImages":
+        """A lazy view of rows ``idx`` (positions in this view), in the given order."""
+        return LazyImages(self.dataset, self.item_axis, self.perm, index=self._positions(idx))
+
+    def __getitem__(self, idx):
+        scalar = isinstance(idx, (int, np.integer))
+        rows = self._positions(idx)
+        order = np.argsort(rows, kind="stable")
+        uniq, inverse = np.unique(rows[order], return_inverse=True)
         sel = [slice(None)] * self.dataset.ndim
         sel[self.item_axis] = uniq if uniq.size else slice(0, 0)
         block = np.moveaxis(np.asarray(self.dataset[tuple(sel)]), self.item_axis, 0)
         block = np.transpose(block, self.perm)
-        out = np.empty((len(idx),) + block.shape[1:], dtype=block.dtype)
+        out = np.empty((len(rows),) + block.shape[1:], dtype=block.dtype)
         out[order] = block[inverse]
         return out[0] if scalar else out
 
