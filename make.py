@@ -129,7 +129,9 @@ def vendor_assets() -> bool:
             return False
         tgzs = {p.name: p for p in tmp.glob("*.tgz")}
         if out.returncode != 0 or len(tgzs) != 3:
-            reason = (out.stderr.strip().splitlines() or ["no output"])[-1]
+            lines = [ln.strip() for ln in out.stderr.splitlines() if ln.strip() and "complete log" not in ln]
+            errors = [ln for ln in lines if "err" in ln.lower()]
+            reason = (errors or lines or [f"exit {out.returncode}"])[0]
             say(f"book: npm pack failed ({reason}); the pages will load MathJax/RequireJS/ipywidgets from the CDN")
             return False
         if ASSETS.exists():

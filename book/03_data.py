@@ -21,12 +21,13 @@
 # photos with their tags, MIRFLICKR-25K's label statistics next to the toy's, and the Wikipedia dataset.
 
 # %%
-# Colab bootstrap: in Google Colab, install hashnotes when it is missing; anywhere else this does nothing.
+# Colab bootstrap: installs hashnotes in Google Colab when it is missing; elsewhere a no-op.
 import importlib.util
 import sys
 
+REPO = "git+https://github.com/hashnotes/hashnotes"
 if "google.colab" in sys.modules and importlib.util.find_spec("hashnotes") is None:
-    get_ipython().run_line_magic("pip", "install -q 'hashnotes @ git+https://github.com/hashnotes/hashnotes'")
+    get_ipython().run_line_magic("pip", f"install -q 'hashnotes @ {REPO}'")
 
 # %%
 import matplotlib.pyplot as plt
