@@ -219,6 +219,13 @@ def test_label_stats_vs_brute():
     assert sum(st["pairs_with_k_labels"].values()) == 40 and st["pairs_with_k_labels"][0] >= 2
     assert np.allclose(st["label_frequency"], L.mean(0))
     assert st["vocab_size"] == 7 and st["tags_per_pair"]["mean"] == pytest.approx((T > 0).sum(1).mean())
+    full = data.label_stats(L, sample=40)  # every row sampled: equals the exact value
+    assert full["relevant_pair_fraction"] == pytest.approx(rel, abs=1e-12) and not full["relevant_pair_fraction_exact"]
+    L2 = (rng.random((3000, 6)) < 0.2).astype(np.uint8)
+    est, exact = data.label_stats(L2, sample=400, seed=1), data.label_stats(L2)
+    assert abs(est["relevant_pair_fraction"] - exact["relevant_pair_fraction"]) < 0.05
+    with pytest.raises(ValueError, match="sample"):
+        data.label_stats(L, sample=0)
     with pytest.raises(ValueError, match="texts"):
         data.label_stats(L, T[:3])
     with pytest.raises(ValueError, match="binary"):

@@ -603,27 +603,48 @@ def wiki(root=None, seed: int = 0, val_fraction: float = 0.1) -> CrossModalDatas
 
 
 # --------------------------------------------------------------------------------------------- statistics
-def label_stats(labels, texts=None) -> dict:
+def label_stats(labels, texts=None, sample: int | None = None, seed: int = 0) -> dict:
     """Summary statistics of a label matrix (and optionally of bag-of-words texts).
+
+    Parameters
+    ----------
+    labels : (n, l) 0/1 array
+    texts : (n, d) array, optional
+    sample : int, optional
+        Estimate the relevant-pair fraction from ``sample`` seeded random rows (each against all ``n``)
+        instead of exactly; useful when almost every label row is distinct (exact cost grows with the
+        square of the number of distinct rows).
 
     Returns
     -------
     dict
         ``n``, ``n_labels``, ``labels_per_pair`` (mean/min/max), ``pairs_with_k_labels`` ({k: count}),
-        ``label_frequency`` (fraction of pairs carrying each label), ``relevant_pair_fraction`` (exact
-        fraction of ordered pairs ``i != j`` that share a label, from the chunked degrees; no ``n x n``
-        matrix), and with ``texts``: ``vocab_size``, ``tags_per_pair`` (mean/min/max), ``empty_texts``.
+        ``label_frequency`` (fraction of pairs carrying each label), ``relevant_pair_fraction`` (fraction
+        of ordered pairs ``i != j`` that share a label, from the chunked degrees; no ``n x n`` matrix;
+        ``relevant_pair_fraction_exact`` says whether it was sampled), and with ``texts``: ``vocab_size``,
+        ``tags_per_pair`` (mean/min/max), ``empty_texts``.
     """
     from .._checks import check_labels
-    from ..similarity import degrees
+    from ..similarity import degrees, similarity
 
     L = check_labels(labels, "labels")
     n = L.shape[0]
     per = L.sum(1).astype(np.int64)
     ks, counts = np.unique(per, return_counts=True)
-    deg = degrees(L)
-    self_pairs = int((per > 0).sum())
-    rel = (int(deg.sum()) - self_pairs) / (n * (n - 1)) if n > 1 else float("nan")
+    if n < 2:
+        rel = float("nan")
+    elif sample is None:
+        deg = degrees(L)
+        rel = (int(deg.sum()) - int((per > 0).sum())) / (n * (n - 1))
+    else:
+        if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 1:
+            raise ValueError(f"sample must be a positive int or None, got {sample!r}")
+        rows = np.random.default_rng(seed).choice(n, size=min(int(sample), n), replace=False)
+        hits = np.zeros(len(rows), dtype=np.int64)
+        step = max(1, (1 << 22) // n)
+        for i in range(0, len(rows), step):
+            hits[i:i + step] = similarity(L[rows[i:i + step]], L).sum(1, dtype=np.int64)
+        rel = float(((hits - (per[rows] > 0)) / (n - 1)).mean())
     out = {
         "n": int(n),
         "n_labels": int(L.shape[1]),
@@ -631,6 +652,7 @@ def label_stats(labels, texts=None) -> dict:
         "pairs_with_k_labels": {int(k): int(c) for k, c in zip(ks, counts)},
         "label_frequency": (L.sum(0) / n).astype(float).tolist(),
         "relevant_pair_fraction": float(rel),
+        "relevant_pair_fraction_exact": sample is None,
     }
     if texts is not None:
         T = np.asarray(texts)
