@@ -11,11 +11,13 @@ Conventions (METHODS.md section 1.3):
 * AP@R (``top_k=R``) is normalised by the number of relevant items *within* the top R.
 
 How it is computed: Hamming distances take only ``c + 1`` values, so no comparison sort is needed.
-A numba kernel, parallel over queries, packs codes and labels into 64-bit words and for each query
-makes one pass over the database (XOR + popcount for the distance, AND of label words for relevance)
-that fills per-distance counts of retrieved and relevant items. Prefix sums of these counts give the
-rank at which each distance bucket starts, and a second pass in database-index order gives every
-relevant item its stable rank and its precision, in O(N + c) per query. The tie-averaged AP, the
+Codes and labels are packed into 64-bit words; a numba kernel (which releases the GIL, so a thread
+pool runs it over chunks of queries on all cores) makes for each query one pass over the database in
+index order (XOR + popcount for the distance, AND of label words for relevance) that fills
+per-distance counts of retrieved and relevant items. For the stable ranking the same pass records,
+for every relevant item, its distance and how many items of that distance came before it; after the
+pass, prefix sums of the counts turn these records into stable ranks and precisions, in O(N + c) per
+query. The tie-averaged AP, the
 hash-lookup PR curve and precision within a radius need only the per-distance counts. No
 queries x database matrix is ever built.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numba
@@ -99,8 +102,8 @@ def _histogram(buf, h, cnt, rel):
         rel[d] = r
 
 
-@numba.njit(cache=True)
-def _counts_chunk(qp, dp, ql, dl, ch, n_chunks, cnt, rel):
+@numba.njit(cache=True, nogil=True)
+def _counts_chunk(qp, dp, ql, dl, cnt, rel, ch, n_chunks):
     """Queries ch, ch + n_chunks, ...: cnt[i, d] = #database items at distance d from query i,
     rel[i, d] = how many of them are relevant."""
     buf = np.empty(dp.shape[0], dtype=np.int16)
@@ -110,20 +113,8 @@ def _counts_chunk(qp, dp, ql, dl, ch, n_chunks, cnt, rel):
         _histogram(buf, h, cnt[i], rel[i])
 
 
-@numba.njit(parallel=True, cache=True)
-def _counts_par(qp, dp, ql, dl, n_chunks, cnt, rel):
-    for ch in numba.prange(n_chunks):
-        _counts_chunk(qp, dp, ql, dl, ch, n_chunks, cnt, rel)
-
-
-@numba.njit(parallel=True, cache=True)
-def _stable_par(qp, dp, ql, dl, c, k, n_chunks, want_ap, ap, n_rel, ks, topk_hits):
-    for ch in numba.prange(n_chunks):
-        _stable_chunk(qp, dp, ql, dl, c, k, ch, n_chunks, want_ap, ap, n_rel, ks, topk_hits)
-
-
-@numba.njit(cache=True)
-def _stable_chunk(qp, dp, ql, dl, c, k, ch, n_chunks, want_ap, ap, n_rel, ks, topk_hits):
+@numba.njit(cache=True, nogil=True)
+def _stable_chunk(qp, dp, ql, dl, c, k, want_ap, ap, n_rel, ks, topk_hits, ch, n_chunks):
     """Stable (distance, index) ranking truncated at rank k, for queries ch, ch + n_chunks, ...
 
     want_ap: fill ap[i] (AP@k normalised by the relevant items within the top k) and n_rel[i].
@@ -131,19 +122,45 @@ def _stable_chunk(qp, dp, ql, dl, c, k, ch, n_chunks, want_ap, ap, n_rel, ks, to
     """
     nq = qp.shape[0]
     nd = dp.shape[0]
-    buf = np.empty(nd, dtype=np.int16)
-    h = np.empty((4, 2 * (c + 1)), dtype=np.int64)
+    one_word = qp.shape[1] == 1 and ql.shape[1] == 1
+    # one record per relevant item, in database-index order:
+    # (#items at the same distance with a smaller index) << 16 | distance
+    rec = np.empty(nd, dtype=np.int64)
     mark = np.zeros(0 if want_ap else k, dtype=np.uint8)
     cnt = np.empty(c + 1, dtype=np.int64)
     rc = np.empty(c + 1, dtype=np.int64)
     start = np.empty(c + 1, dtype=np.int64)
     rstart = np.empty(c + 1, dtype=np.int64)
-    seen = np.empty(c + 1, dtype=np.int64)
     seenr = np.empty(c + 1, dtype=np.int64)
     for i in range(ch, nq, n_chunks):
-        # pass 1: distances, relevance, per-distance counts
-        _fill(qp, dp, ql, dl, i, buf)
-        _histogram(buf, h, cnt, rc)
+        cnt[:] = 0
+        m = 0
+        if one_word:
+            q0 = qp[i, 0]
+            l0 = ql[i, 0]
+            for j in range(nd):
+                d = np.int64(_ctpop64(q0 ^ dp[j, 0]))
+                before = cnt[d]
+                cnt[d] = before + 1
+                rec[m] = (before << 16) | d
+                m += np.int64((l0 & dl[j, 0]) != 0)  # keep the record only if relevant
+        else:
+            for j in range(nd):
+                d = np.int64(_dist(qp, i, dp, j))
+                before = cnt[d]
+                cnt[d] = before + 1
+                rec[m] = (before << 16) | d
+                m += _shares(ql, i, dl, j)
+        if want_ap:
+            n_rel[i] = m
+            if m == 0:
+                ap[i] = 0.0
+                continue
+        else:
+            mark[:] = 0
+        rc[:] = 0
+        for t in range(m):
+            rc[rec[t] & 0xFFFF] += 1
         s = 0
         rs = 0
         for d in range(c + 1):
@@ -151,55 +168,31 @@ def _stable_chunk(qp, dp, ql, dl, c, k, ch, n_chunks, want_ap, ap, n_rel, ks, to
             rstart[d] = rs
             s += cnt[d]
             rs += rc[d]
-        if want_ap:
-            n_rel[i] = rs
-            if rs == 0:
-                ap[i] = 0.0
-                continue
-        else:
-            mark[:] = 0
-        # pass 2: database-index order gives each relevant item its stable rank
-        seen[:] = 0
         seenr[:] = 0
         acc = 0.0
         hit = 0
-        done = 0
-        if want_ap:
-            for j in range(nd):
-                if done == rs:
-                    break
-                v = buf[j]
-                d = v >> 1
-                if v & 1:
-                    rank = start[d] + seen[d] + 1
-                    if rank <= k:
-                        acc += (rstart[d] + seenr[d] + 1) / rank
-                        hit += 1
-                    seenr[d] += 1
-                    done += 1
-                seen[d] += 1
-        else:
-            for j in range(nd):
-                if done == rs:
-                    break
-                v = buf[j]
-                d = v >> 1
-                if v & 1:
-                    rank = start[d] + seen[d] + 1
-                    if rank <= k:
-                        mark[rank - 1] = 1
-                    done += 1
-                seen[d] += 1
+        for t in range(m):
+            v = rec[t]
+            d = v & 0xFFFF
+            rank = start[d] + (v >> 16) + 1
+            rel_rank = rstart[d] + seenr[d] + 1
+            seenr[d] += 1
+            if rank <= k:
+                if want_ap:
+                    acc += rel_rank / rank
+                    hit += 1
+                else:
+                    mark[rank - 1] = 1
         if want_ap:
             ap[i] = acc / hit if hit > 0 else 0.0
         else:
             run = 0
-            m = 0
+            mm = 0
             for pos in range(k):
                 run += mark[pos]
-                while m < ks.shape[0] and ks[m] == pos + 1:
-                    topk_hits[i, m] = run
-                    m += 1
+                while mm < ks.shape[0] and ks[mm] == pos + 1:
+                    topk_hits[i, mm] = run
+                    mm += 1
 
 
 @numba.njit(cache=True)
@@ -240,15 +233,9 @@ def _group_sum(n0, r0, n, r):
     return (r / n) * (n * b + (a - b * (1.0 + n0)) * _harmonic_diff(n0, n))
 
 
-@numba.njit(parallel=True, cache=True)
-def _average_par(cnt, rel, k, ap):
-    for i in numba.prange(cnt.shape[0]):
-        _average_one(cnt, rel, k, ap, i)
-
-
-@numba.njit(cache=True)
-def _average_ser(cnt, rel, k, ap):
-    for i in range(cnt.shape[0]):
+@numba.njit(cache=True, nogil=True)
+def _average_chunk(cnt, rel, k, ap, ch, n_chunks):
+    for i in range(ch, cnt.shape[0], n_chunks):
         _average_one(cnt, rel, k, ap, i)
 
 
@@ -322,25 +309,26 @@ def _prepare(query_codes, db_codes, query_labels, db_labels):
     return _pack01(qb > 0), _pack01(db > 0), _pack01(ql != 0), _pack01(dl != 0), qb.shape[1]
 
 
-# Below this many query-database pairs the kernels run on one thread: waking a thread team costs
-# more than the work (and can take milliseconds on a busy machine).
+# Threads: the kernels release the GIL, and chunk c of n handles queries c, c + n, c + 2n, ...
+# Below this many query-database pairs one thread does everything (starting threads costs more).
 _PARALLEL_MIN_PAIRS = 1 << 18
 
 
-def _use_threads(nq: int, nd: int) -> bool:
-    return nq > 1 and nq * nd >= _PARALLEL_MIN_PAIRS and numba.get_num_threads() > 1
-
-
-def _n_chunks(nq: int) -> int:
-    return max(1, min(nq, 8 * numba.get_num_threads()))
+def _run_chunked(kernel, nq: int, nd: int, *args) -> None:
+    """Call ``kernel(*args, chunk, n_chunks)`` for every chunk, on a thread pool for large inputs."""
+    n_threads = numba.get_num_threads()
+    if nq < 2 or nq * nd < _PARALLEL_MIN_PAIRS or n_threads < 2:
+        kernel(*args, 0, 1)
+        return
+    n_chunks = min(nq, 4 * n_threads)
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        # list() re-raises any exception from a worker
+        list(pool.map(lambda ch: kernel(*args, ch, n_chunks), range(n_chunks)))
 
 
 def _stable(qp, dp, ql, dl, c, k, want_ap, ap, n_rel, ks, topk_hits):
-    nq = qp.shape[0]
-    if _use_threads(nq, dp.shape[0]):
-        _stable_par(qp, dp, ql, dl, c, k, _n_chunks(nq), want_ap, ap, n_rel, ks, topk_hits)
-    else:
-        _stable_chunk(qp, dp, ql, dl, c, k, 0, 1, want_ap, ap, n_rel, ks, topk_hits)
+    _run_chunked(_stable_chunk, qp.shape[0], dp.shape[0], qp, dp, ql, dl, c, k, want_ap, ap, n_rel, ks,
+                 topk_hits)
 
 
 def _check_top_k(top_k, nd: int) -> int:
@@ -357,10 +345,7 @@ def _check_top_k(top_k, nd: int) -> int:
 def _counts(qp, dp, ql, dl, c):
     cnt = np.zeros((qp.shape[0], c + 1), dtype=np.int64)
     rel = np.zeros((qp.shape[0], c + 1), dtype=np.int64)
-    if _use_threads(qp.shape[0], dp.shape[0]):
-        _counts_par(qp, dp, ql, dl, _n_chunks(qp.shape[0]), cnt, rel)
-    else:
-        _counts_chunk(qp, dp, ql, dl, 0, 1, cnt, rel)
+    _run_chunked(_counts_chunk, qp.shape[0], dp.shape[0], qp, dp, ql, dl, cnt, rel)
     return cnt, rel
 
 
@@ -438,10 +423,7 @@ def average_precision(query_codes, db_codes, query_labels, db_labels, top_k=None
         cnt, rel = _counts(qp, dp, ql, dl, c)
         n_rel = rel.sum(axis=1)
         ap = np.zeros(nq, dtype=np.float64)
-        if _use_threads(nq, nd):
-            _average_par(cnt, rel, k, ap)
-        else:
-            _average_ser(cnt, rel, k, ap)
+        _run_chunked(_average_chunk, nq, nd, cnt, rel, k, ap)
     if no_relevant == "drop":
         keep = n_rel > 0
         if not keep.any():

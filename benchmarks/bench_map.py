@@ -1,0 +1,195 @@
+"""Benchmark: hashnotes.metrics against a straightforward per-query sort-and-scan reference.
+
+Run:  .venv/bin/python benchmarks/bench_map.py            (full table, a few minutes)
+      .venv/bin/python benchmarks/bench_map.py --quick    (smaller sizes, for a smoke run)
+
+Labels are the real MIRFLICKR-25K ``LAll`` (24 concepts, 3.8 per item) when ../shared/data is present,
+otherwise random labels with the same statistics. Codes are label-correlated random codes
+(``sign(L W + noise)``) so that Hamming distance carries signal and tie buckets mix relevant and
+irrelevant items, as trained codes do. The reference is what most research code does: per query,
+numpy distances ``(c - B q) / 2``, ``np.argsort(kind="stable")``, cumulative-sum precision.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import hashnotes
+from hashnotes import metrics
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _real_lall():
+    try:
+        from hashnotes.data import shared_data_dir
+    except ImportError:
+        return None
+    root = shared_data_dir()
+    if root is None or not (Path(root) / "mirflickr25k-lall.mat").exists():
+        return None
+    import scipy.io
+
+    return scipy.io.loadmat(str(Path(root) / "mirflickr25k-lall.mat"))["LAll"].astype(np.uint8)
+
+
+def make_labels(n: int, rng, lall):
+    """n label rows: real LAll rows (a permutation; sampled with replacement beyond 20,015 rows)
+    or random rows with MIRFLICKR-like statistics (24 labels, ~3.8 per item, at least one)."""
+    if lall is not None:
+        if n <= lall.shape[0]:
+            return lall[rng.permutation(lall.shape[0])[:n]]
+        return lall[rng.integers(0, lall.shape[0], n)]
+    L = (rng.random((n, 24)) < 3.8 / 24).astype(np.uint8)
+    empty = L.sum(1) == 0
+    L[empty, rng.integers(0, 24, empty.sum())] = 1
+    return L
+
+
+def make_codes(L, bits, rng, W):
+    z = L.astype(np.float32) @ W + 1.5 * rng.standard_normal((L.shape[0], bits)).astype(np.float32)
+    return np.where(z >= 0, 1, -1).astype(np.int8)
+
+
+def reference_ap(qB, dB, qL, dL):
+    """Straightforward per-query reference: distances, stable argsort, cumulative precision."""
+    c = qB.shape[1]
+    dBf = dB.astype(np.float32)
+    dLf = dL.astype(np.float32)
+    qBf = qB.astype(np.float32)
+    qLf = qL.astype(np.float32)
+    ap = np.zeros(qB.shape[0])
+    for i in range(qB.shape[0]):
+        dist = 0.5 * (c - dBf @ qBf[i])
+        rel = (dLf @ qLf[i]) > 0
+        order = np.argsort(dist, kind="stable")
+        r = rel[order]
+        n_rel = r.sum()
+        if n_rel == 0:
+            continue
+        hits = np.cumsum(r)
+        ranks = np.flatnonzero(r) + 1
+        ap[i] = np.mean(hits[r] / ranks)
+    return ap
+
+
+def timed(fn, *args, **kw):
+    t = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - t
+
+
+def cold_compile_seconds() -> float:
+    """First call in a fresh process with an empty numba cache (compilation included)."""
+    code = ("import numpy as np, time; t = time.perf_counter(); from hashnotes import metrics; "
+            "q = np.array([[1, -1]]); l = np.array([[1]]); metrics.mean_average_precision(q, q, l, l); "
+            "metrics.mean_average_precision(q, q, l, l, ties='average'); metrics.pr_curve(q, q, l, l); "
+            "metrics.precision_at_k(q, q, l, l, [1]); print(time.perf_counter() - t)")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, NUMBA_CACHE_DIR=tmp)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
+    ap.add_argument("--nus-ref-queries", type=int, default=100,
+                    help="queries on which the reference is timed for the NUS-size run (then extrapolated)")
+    args = ap.parse_args(argv)
+
+    import numba
+
+    rng = np.random.default_rng(0)
+    lall = _real_lall()
+    print(f"hashnotes {hashnotes.__version__}, numpy {np.__version__}, numba {numba.__version__}, "
+          f"numba threads {numba.get_num_threads()}, os.cpu_count() {os.cpu_count()}")
+    print("labels:", "real MIRFLICKR-25K LAll" if lall is not None else "random, MIRFLICKR-like (LAll not found)")
+
+    # warm-up: load the cached kernels (or compile them) outside the timings; the sizes make the
+    # calls use the multi-threaded kernels too
+    wq = np.where(rng.random((64, 64)) < 0.5, 1, -1)
+    wd = np.where(rng.random((4096, 64)) < 0.5, 1, -1)
+    wql, wdl = make_labels(64, rng, None), make_labels(4096, rng, None)
+    t0 = time.perf_counter()
+    for ties in ("stable", "average"):
+        metrics.mean_average_precision(wq, wd, wql, wdl, ties=ties)
+        metrics.mean_average_precision(wq[:1], wd[:5], wql[:1], wdl[:5], ties=ties)
+    metrics.pr_curve(wq, wd, wql, wdl)
+    metrics.pr_curve(wq[:1], wd[:5], wql[:1], wdl[:5])
+    metrics.precision_at_k(wq, wd, wql, wdl, [1, 10])
+    metrics.precision_at_k(wq[:1], wd[:5], wql[:1], wdl[:5], [1])
+    print(f"warm-up (load every kernel from the numba cache, or compile it): {time.perf_counter() - t0:.2f} s")
+
+    nq, nd = (400, 5000) if args.quick else (2000, 18015)
+    nq_nus, nd_nus = (300, 40000) if args.quick else (2100, 193734)
+
+    rows = []
+    header = (f"{'bits':>4} {'queries':>7} {'database':>8} {'hashnotes s':>11} {'reference s':>11} "
+              f"{'ratio':>6} {'max|diff|':>9} {'peak RSS MB':>11}")
+    configs = [(b, nq, nd, None) for b in (16, 32, 64)] + [(64, nq_nus, nd_nus, args.nus_ref_queries)]
+    print("\nmAP@all, stable ties (distance, database index)")
+    print(header)
+    for bits, n_q, n_d, ref_q in configs:
+        W = rng.standard_normal((24, bits)).astype(np.float32)
+        L = make_labels(n_q + n_d, rng, lall)
+        qL, dL = L[:n_q], L[n_q:]
+        qB, dB = make_codes(qL, bits, rng, W), make_codes(dL, bits, rng, W)
+        ours, t_ours = timed(metrics.average_precision, qB, dB, qL, dL)
+        if ref_q is None or ref_q >= n_q:
+            ref, t_ref = timed(reference_ap, qB, dB, qL, dL)
+            note = ""
+            diff = np.abs(ours - ref).max()
+            equal_means = (ours.mean(), ref.mean())
+        else:
+            ref, t_sub = timed(reference_ap, qB[:ref_q], dB, qL[:ref_q], dL)
+            t_ref = t_sub * n_q / ref_q
+            note = f"  (reference timed on {ref_q} queries, x{n_q / ref_q:.0f} extrapolated)"
+            diff = np.abs(ours[:ref_q] - ref).max()
+            equal_means = (ours[:ref_q].mean(), ref.mean())
+        rows.append((bits, n_q, n_d, t_ours, t_ref, diff))
+        print(f"{bits:>4} {n_q:>7} {n_d:>8} {t_ours:>11.3f} {t_ref:>11.2f} {t_ref / t_ours:>6.1f} "
+              f"{diff:>9.1e} {_peak_rss_mb():>11.0f}{note}")
+        assert diff < 1e-9, f"hashnotes and the reference disagree: max |diff| = {diff}"
+        assert abs(equal_means[0] - equal_means[1]) < 1e-9
+        if n_q == nq and bits == 64:
+            mir = (qB, dB, qL, dL)
+        if n_q == nq_nus:
+            nus = (qB, dB, qL, dL)
+
+    print("\nOther metrics at 64 bits (hashnotes only)")
+    print(f"{'metric':<42} {'size':>16} {'seconds':>8}")
+    for name, data in (("MIR", mir), ("NUS", nus)):
+        qB, dB, qL, dL = data
+        size = f"{qB.shape[0]} x {dB.shape[0]}"
+        tests = [
+            ("mAP@all, tie-averaged (exact expectation)", lambda: metrics.mean_average_precision(
+                qB, dB, qL, dL, ties="average")),
+            ("mAP@5000, stable", lambda: metrics.mean_average_precision(qB, dB, qL, dL, top_k=5000)),
+            ("mAP@5000, tie-averaged", lambda: metrics.mean_average_precision(
+                qB, dB, qL, dL, top_k=5000, ties="average")),
+            ("PR curve (pooled hash lookup, r = 0..c)", lambda: metrics.pr_curve(qB, dB, qL, dL)),
+            ("precision within radius 2 (per query)", lambda: metrics.precision_at_radius(qB, dB, qL, dL)),
+            ("precision@k, k = 1..1000 (stable)", lambda: metrics.precision_at_k(
+                qB, dB, qL, dL, np.arange(1, 1001))),
+        ]
+        for label, fn in tests:
+            _, t = timed(fn)
+            print(f"{label:<42} {size:>16} {t:>8.3f}")
+    print(f"\npeak RSS of the whole process: {_peak_rss_mb():.0f} MB")
+    t_cold = cold_compile_seconds()
+    print(f"cold start (fresh process, empty numba cache, import + compile + 4 tiny calls): {t_cold:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
