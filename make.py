@@ -197,6 +197,23 @@ def chapter_sources() -> list[Path]:
     return sorted((ROOT / "book").glob("[0-9][0-9]_*.py"))
 
 
+def _stable_cell_ids(nb_path: Path) -> None:
+    """Replace jupytext's random cell ids by ids derived from the cell's content (no churn on re-sync)."""
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    seen = set()
+    for cell in nb.get("cells", []):
+        src = cell.get("source", "")
+        src = "".join(src) if isinstance(src, list) else src
+        base = hashlib.sha256((cell.get("cell_type", "") + "\0" + src).encode()).hexdigest()[:8]
+        cid, k = base, 1
+        while cid in seen:
+            cid, k = f"{base}-{k}", k + 1
+        seen.add(cid)
+        if "id" in cell:
+            cell["id"] = cid
+    nb_path.write_text(json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def sync(*files: str) -> int:
     """Regenerate book/NN_*.ipynb from its py:percent source, without outputs (all chapters, or ``files``)."""
     setup()
@@ -208,7 +225,9 @@ def sync(*files: str) -> int:
         say("sync: no book/NN_*.py chapters found")
         return 0
     for py in sources:
-        check([VPY, "-m", "jupytext", "--quiet", "--to", "ipynb", "--output", py.with_suffix(".ipynb"), py])
+        nb_path = py.with_suffix(".ipynb")
+        check([VPY, "-m", "jupytext", "--quiet", "--to", "ipynb", "--output", nb_path, py])
+        _stable_cell_ids(nb_path)
     say(f"sync: wrote {len(sources)} notebook(s)")
     return 0
 
