@@ -259,3 +259,24 @@ def test_retrain_panel_runs_nothing_until_clicked():
     with pytest.raises(ValueError, match="value"):
         widgets.float_slider("p", 2.0, 0.0, 1.0)
     assert widgets.float_slider("p", 0.5, 0.0, 1.0).value == 0.5
+
+
+def test_sync_cell_ids_are_content_derived_and_unique(tmp_path):
+    import json
+
+    make = _load_make()
+    cells = [{"cell_type": "code", "id": f"rand{i}", "metadata": {}, "source": src, "outputs": [],
+              "execution_count": None} for i, src in enumerate(["x = 1", "x = 1", "y = 2"])]
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    make._stable_cell_ids(path)
+    first = path.read_text()
+    ids = [c["id"] for c in json.loads(first)["cells"]]
+    assert len(set(ids)) == 3 and ids[1] == ids[0] + "-1"
+    make._stable_cell_ids(path)
+    assert path.read_text() == first
+    cells[2]["source"] = "y = 3"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    make._stable_cell_ids(path)
+    new_ids = [c["id"] for c in json.loads(path.read_text())["cells"]]
+    assert new_ids[:2] == ids[:2] and new_ids[2] != ids[2]
