@@ -177,12 +177,13 @@ def _stable_chunk(qp, dp, ql, dl, c, k, want_ap, ap, n_rel, ks, topk_hits, ch, n
             rank = start[d] + (v >> 16) + 1
             rel_rank = rstart[d] + seenr[d] + 1
             seenr[d] += 1
-            if rank <= k:
-                if want_ap:
-                    acc += rel_rank / rank
-                    hit += 1
-                else:
-                    mark[rank - 1] = 1
+            inside = rank <= k
+            if want_ap:
+                # branch-free: whether a relevant item lands inside the top k is hard to predict
+                acc += inside * (rel_rank / rank)
+                hit += inside
+            elif inside:
+                mark[rank - 1] = 1
         if want_ap:
             ap[i] = acc / hit if hit > 0 else 0.0
         else:
@@ -311,7 +312,7 @@ def _prepare(query_codes, db_codes, query_labels, db_labels):
 
 # Threads: the kernels release the GIL, and chunk c of n handles queries c, c + n, c + 2n, ...
 # Below this many query-database pairs one thread does everything (starting threads costs more).
-_PARALLEL_MIN_PAIRS = 1 << 18
+_PARALLEL_MIN_PAIRS = 1 << 21
 
 
 def _run_chunked(kernel, nq: int, nd: int, *args) -> None:

@@ -453,6 +453,6 @@ def test_threaded_kernels_match_reference(monkeypatch, c):
 
 
 def test_large_case_default_dispatch_matches_reference():
-    qB, rB, qL, rL = random_case(8, 60, 5000, 16, n_labels=24, p_label=0.16)
-    assert 60 * 5000 >= metrics._PARALLEL_MIN_PAIRS  # the default dispatch uses the thread pool
+    qB, rB, qL, rL = random_case(8, 450, 5000, 16, n_labels=24, p_label=0.16)
+    assert 450 * 5000 >= metrics._PARALLEL_MIN_PAIRS  # the default dispatch uses the thread pool
     np.testing.assert_allclose(metrics.average_precision(qB, rB, qL, rL), ref_ap_stable(qB, rB, qL, rL), atol=1e-9)
