@@ -45,7 +45,8 @@ from hashnotes import codes, data, metrics, plots, widgets
 # concept, on a noisy background. The **text** is a bag of tags: for each concept one or two synonyms
 # ("crimson_circle" for *red disc*), sometimes only a partial word ("red"), sometimes nothing at all (dropped tags),
 # occasionally a wrong concept, plus generic background tags. Row-major as everywhere in the package: images are
-# `(n, 3, H, W)` uint8, texts `(n, vocabulary)` float32, labels `(n, labels)` uint8.
+# `(n, 3, H, W)` uint8, texts `(n, vocabulary)` float32, labels `(n, labels)` uint8, one row per pair (the papers
+# write these matrices column-major, e.g. $\mathbf Y \in \mathbb R^{d \times n}$, which is our `texts.T`).
 
 # %%
 ds = data.toy(n=10_000, seed=0)
