@@ -280,3 +280,21 @@ def test_sync_cell_ids_are_content_derived_and_unique(tmp_path):
     make._stable_cell_ids(path)
     new_ids = [c["id"] for c in json.loads(path.read_text())["cells"]]
     assert new_ids[:2] == ids[:2] and new_ids[2] != ids[2]
+
+
+def test_make_book_builds_with_warnings_as_errors(monkeypatch):
+    make = _load_make()
+    calls = []
+    monkeypatch.setattr(make, "setup", lambda: None)
+    monkeypatch.setattr(make, "check", lambda cmd, **kw: calls.append(("check", cmd)))
+    monkeypatch.setattr(make, "run", lambda cmd, **kw: (calls.append(("run", cmd)), 1)[1])
+    for vendored in (False, True):
+        calls.clear()
+        monkeypatch.setattr(make, "vendor_assets", lambda: vendored)
+        assert make.book() == 1                      # the build's exit code is propagated
+        build = [c for kind, c in calls if kind == "run"][0]
+        args = [str(a) for a in build]
+        assert args[0].endswith("jupyter-book") and args[1:3] == ["build", "."]
+        assert {"-W", "-n", "--keep-going"} <= set(args)
+        assert ("--config" in args) == vendored
+        assert any(kind == "check" for kind, _ in calls) == vendored
