@@ -13,9 +13,11 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-from ._checks import _is_torch_tensor, as_numpy, check_codes, check_finite, check_same_width
+from ._checks import _is_torch_tensor, as_numpy, check_bits, check_codes, check_finite, check_same_width
 
-__all__ = ["sign", "to_pm1", "to_01", "pack_bits", "unpack_bits", "hamming_distance", "popcount64"]
+__all__ = [
+    "sign", "to_pm1", "to_01", "pack_bits", "unpack_bits", "hamming_distance", "popcount64", "check_bits",
+]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -124,8 +126,6 @@ def unpack_bits(packed, c: int) -> np.ndarray:
     -------
     numpy.ndarray of int8, shape (n, c), entries in {-1, +1}
     """
-    from ._checks import check_bits
-
     c = check_bits(c)
     p = as_numpy(packed)
     n_words = (c + 63) // 64

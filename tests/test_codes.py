@@ -140,6 +140,7 @@ def test_hamming_validation():
 
 def test_check_bits():
     assert _checks.check_bits(np.int64(32)) == 32
+    assert codes.check_bits is _checks.check_bits  # ARCHITECTURE names it codes.check_bits
     for bad in (0, -1, 4097, 2.0, True, "32", None):
         with pytest.raises(ValueError, match="unsupported bit length"):
             _checks.check_bits(bad)
