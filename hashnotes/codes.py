@@ -8,6 +8,8 @@ contribute to a Hamming distance.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 from numba import types
@@ -169,11 +171,29 @@ def _hamming_row(a, i, b, j):
     return d
 
 
-@numba.njit(parallel=True, cache=True)
-def _hamming_packed_kernel(a, b, out):
-    for i in numba.prange(a.shape[0]):
+@numba.njit(cache=True, nogil=True)
+def _hamming_chunk(a, b, out, ch, n_chunks):
+    for i in range(ch, a.shape[0], n_chunks):
         for j in range(b.shape[0]):
             out[i, j] = _hamming_row(a, i, b, j)
+
+
+# Below this many row pairs a kernel runs on the calling thread: starting threads costs more.
+_PARALLEL_MIN_PAIRS = 1 << 21
+
+
+def _run_chunked(kernel, n_rows: int, n_cols: int, *args) -> None:
+    """Call ``kernel(*args, chunk, n_chunks)`` for every chunk of rows (chunk ``c`` of ``n`` takes rows
+    ``c, c + n, ...``). The kernels release the GIL, so for large inputs a thread pool with
+    ``numba.get_num_threads()`` workers runs the chunks on all cores."""
+    n_threads = numba.get_num_threads()
+    if n_rows < 2 or n_rows * n_cols < _PARALLEL_MIN_PAIRS or n_threads < 2:
+        kernel(*args, 0, 1)
+        return
+    n_chunks = min(n_rows, 4 * n_threads)
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        # list() re-raises any exception from a worker
+        list(pool.map(lambda ch: kernel(*args, ch, n_chunks), range(n_chunks)))
 
 
 def hamming_distance(a, b, method: str = "packed") -> np.ndarray:
@@ -184,7 +204,7 @@ def hamming_distance(a, b, method: str = "packed") -> np.ndarray:
     a : array_like or torch.Tensor, shape (n_a, c), entries in {-1, +1}
     b : array_like or torch.Tensor, shape (n_b, c), entries in {-1, +1}
     method : {"packed", "inner"}
-        ``"packed"``: XOR + popcount on 64-bit words (numba, parallel over rows of ``a``).
+        ``"packed"``: XOR + popcount on 64-bit words (numba, threads over rows of ``a``).
         ``"inner"``: the textbook identity ``d_H = (c - a b^T) / 2``. Both give identical integers.
 
     Returns
@@ -197,7 +217,7 @@ def hamming_distance(a, b, method: str = "packed") -> np.ndarray:
     c = a.shape[1]
     if method == "packed":
         out = np.empty((a.shape[0], b.shape[0]), dtype=np.int32)
-        _hamming_packed_kernel(_pack01(a > 0), _pack01(b > 0), out)
+        _run_chunked(_hamming_chunk, a.shape[0], b.shape[0], _pack01(a > 0), _pack01(b > 0), out)
         return out
     if method == "inner":
         # float64 products of +-1 entries summed over c <= 4096 terms are exact integers.

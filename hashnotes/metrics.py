@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numba
 import numpy as np
 
 from ._checks import check_codes, check_labels, check_same_width
-from .codes import _ctpop64, _pack01
+from .codes import _ctpop64, _pack01, _run_chunked
 
 __all__ = [
     "mean_average_precision",
@@ -308,23 +307,6 @@ def _prepare(query_codes, db_codes, query_labels, db_labels):
     ql = check_labels(query_labels, "query_labels", n_rows=qb.shape[0])
     dl = check_labels(db_labels, "db_labels", n_rows=db.shape[0], n_cols=ql.shape[1])
     return _pack01(qb > 0), _pack01(db > 0), _pack01(ql != 0), _pack01(dl != 0), qb.shape[1]
-
-
-# Threads: the kernels release the GIL, and chunk c of n handles queries c, c + n, c + 2n, ...
-# Below this many query-database pairs one thread does everything (starting threads costs more).
-_PARALLEL_MIN_PAIRS = 1 << 21
-
-
-def _run_chunked(kernel, nq: int, nd: int, *args) -> None:
-    """Call ``kernel(*args, chunk, n_chunks)`` for every chunk, on a thread pool for large inputs."""
-    n_threads = numba.get_num_threads()
-    if nq < 2 or nq * nd < _PARALLEL_MIN_PAIRS or n_threads < 2:
-        kernel(*args, 0, 1)
-        return
-    n_chunks = min(nq, 4 * n_threads)
-    with ThreadPoolExecutor(max_workers=n_threads) as pool:
-        # list() re-raises any exception from a worker
-        list(pool.map(lambda ch: kernel(*args, ch, n_chunks), range(n_chunks)))
 
 
 def _stable(qp, dp, ql, dl, c, k, want_ap, ap, n_rel, ks, topk_hits):

@@ -113,6 +113,13 @@ def test_hamming_packed_equals_inner_equals_brute_force(c):
     np.testing.assert_array_equal(inner, brute)
 
 
+def test_hamming_threaded_path(monkeypatch):
+    monkeypatch.setattr(codes, "_PARALLEL_MIN_PAIRS", 0)
+    rng = np.random.default_rng(3)
+    a, b = _rand_codes(rng, 41, 70), _rand_codes(rng, 29, 70)
+    np.testing.assert_array_equal(codes.hamming_distance(a, b), (a[:, None, :] != b[None, :, :]).sum(-1))
+
+
 def test_hamming_accepts_torch_and_float_codes():
     rng = np.random.default_rng(1)
     a, b = _rand_codes(rng, 4, 16), _rand_codes(rng, 5, 16)

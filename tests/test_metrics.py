@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from hashnotes import metrics
+from hashnotes import codes, metrics
 
 # ------------------------------------------------------------------------ slow references
 
@@ -439,7 +439,7 @@ def test_real_mirflickr_labels_stable_vs_reference(shared_file):
 @pytest.mark.parametrize("c", [12, 70])
 def test_threaded_kernels_match_reference(monkeypatch, c):
     """Small inputs run single-threaded; force the thread pool and compare again."""
-    monkeypatch.setattr(metrics, "_PARALLEL_MIN_PAIRS", 0)
+    monkeypatch.setattr(codes, "_PARALLEL_MIN_PAIRS", 0)
     qB, rB, qL, rL = random_case(21, 37, 90, c, n_distinct=20)
     for k in (None, 7):
         np.testing.assert_allclose(metrics.average_precision(qB, rB, qL, rL, top_k=k),
@@ -454,5 +454,5 @@ def test_threaded_kernels_match_reference(monkeypatch, c):
 
 def test_large_case_default_dispatch_matches_reference():
     qB, rB, qL, rL = random_case(8, 450, 5000, 16, n_labels=24, p_label=0.16)
-    assert 450 * 5000 >= metrics._PARALLEL_MIN_PAIRS  # the default dispatch uses the thread pool
+    assert 450 * 5000 >= codes._PARALLEL_MIN_PAIRS  # the default dispatch uses the thread pool
     np.testing.assert_allclose(metrics.average_precision(qB, rB, qL, rL), ref_ap_stable(qB, rB, qL, rL), atol=1e-9)
