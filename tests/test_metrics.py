@@ -346,15 +346,16 @@ def test_no_relevant_conventions():
 
 
 def test_map_at_r_bounded_and_differs_from_torchcmh_variant():
-    # query relevant to items 0 and 3; ranking by distance: item 1 (irrelevant), item 0, item 2, item 3
+    # distances 0, 1, 2, 3 in database order; items 0 and 3 are relevant -> ranking rel = [1, 0, 0, 1]
     qB = np.array([[1, 1, 1, 1]], dtype=np.int8)
-    rB = np.array([[1, 1, 1, -1], [1, 1, 1, 1], [1, 1, -1, -1], [-1, -1, -1, 1]], dtype=np.int8)
+    rB = np.array([[1, 1, 1, 1], [1, 1, 1, -1], [1, 1, -1, -1], [1, -1, -1, -1]], dtype=np.int8)
     qL, rL = [[1]], [[1], [0], [0], [1]]
-    # AP@2 (top-2 truncation, normalised by the 1 hit within it) = (1/2)/1 = 0.5;
-    # torchcmh's calc_map_k(2) would average the first two relevant items anywhere: (1/2 + 2/4)/2 = 0.5 too,
-    # so use AP@3: standard = 0.5, torchcmh-style would still include rank 4.
-    assert metrics.mean_average_precision(qB, rB, qL, rL, top_k=3) == pytest.approx(0.5)
-    assert metrics.mean_average_precision(qB, rB, qL, rL) == pytest.approx((1 / 2 + 2 / 4) / 2)
+    # AP@2 (METHODS 1.3): one hit inside the top 2, at rank 1 -> 1/1 = 1.0.
+    assert metrics.mean_average_precision(qB, rB, qL, rL, top_k=2) == pytest.approx(1.0)
+    # torchcmh's calc_map_k(2) averages the first min(2, R) relevant items wherever they rank:
+    # (1/1 + 2/4) / 2 = 0.75, which is AP@all here, not a top-2 metric.
+    assert metrics.mean_average_precision(qB, rB, qL, rL) == pytest.approx(0.75)
+    assert metrics.mean_average_precision(qB, rB, qL, rL, top_k=3) == pytest.approx(1.0)
     qB2, rB2, qL2, rL2 = random_case(9, 20, 80, 10)
     for k in (1, 5, 80):
         for ties in ("stable", "average"):
