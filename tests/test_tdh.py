@@ -130,3 +130,100 @@ def test_b_step_bad_input():
         step(torch.full((4, 2), float("nan")), torch.zeros(4, 2))
     with pytest.raises(ValueError, match="n = 20 > 16"):
         exact_b_bruteforce(torch.zeros(20, 2), torch.zeros(20, 2), np.ones((20, 1), np.uint8), 1.0)
+
+
+# ----------------------------------------------------------------------------- the model on the trainer
+
+@pytest.fixture(scope="module")
+def tiny():
+    from hashnotes import data
+
+    return data.toy(n=300, seed=1, image_size=32)
+
+
+def test_presets():
+    from hashnotes.methods import TDH
+
+    p = TDH.paper(bits=64).config
+    assert (p.gamma, p.eta, p.beta, p.margin, p.m_pos, p.m_neg) == (100.0, 50.0, 1.0, 1.0, 8, 8)
+    assert p.batch_size == 128 and p.text_hidden == (4096,) and p.dropout > 0 and p.image_net == "cnnf"
+    assert p.optimizer == "sgd" and p.weight_decay == 5e-4 and p.epochs == 500
+    s = TDH.small(bits=16).config
+    assert s.image_net == "small" and s.bits == 16
+    with pytest.raises(ValueError, match="beta"):
+        TDH.small(beta=-1.0)
+    with pytest.raises(ValueError, match="gamma"):
+        TDH.small(gamma=0.0)
+    with pytest.raises(ValueError, match="m_pos"):
+        TDH.small(m_pos=0)
+
+
+def test_batch_loss_gradient_is_eq_13_14_plus_regularizers(tiny):
+    """d(batch loss)/d(out) == (1/(n b)) [eq. (13)/(14) triplet part + 2 gamma (out - B) + 2 eta F1]."""
+    from hashnotes.losses.triplet import triplet_query_grad
+    from hashnotes.methods import TDH
+
+    model = TDH.small(bits=8, m_pos=3, m_neg=2, gamma=2.0, eta=0.5, device="cpu")
+    state = model.setup(tiny.train, "cpu")
+    g = torch.Generator().manual_seed(0)
+    state.F.copy_(torch.randn(state.F.shape, generator=g))
+    state.G.copy_(torch.randn(state.G.shape, generator=g))
+    state.B = model.b_step(state)
+    miner = state.extra["miner"]
+    for modality in ("text", "image"):
+        idx = torch.randperm(state.n, generator=g)[:16]
+        out = torch.randn(16, 8, generator=g, dtype=torch.float32).requires_grad_(True)
+        state.buffer(modality)[idx] = out.detach()  # as the trainer does
+        rng_state = miner.generator.get_state()
+        loss, parts = model.batch_loss(modality, idx, out, state)
+        loss.backward()
+        miner.generator.set_state(rng_state)
+        lab = state.extra["labels_np"]
+        inter = miner(lab[idx.numpy()], lab)
+        intra = miner(lab[idx.numpy()], lab, exclude=idx)
+        own, other = state.buffer(modality), state.other(modality)
+        want = torch.zeros_like(out)
+        for mined, bank in ((inter, other), (intra, own)):
+            want.index_add_(0, mined.anchor,
+                            triplet_query_grad(out.detach()[mined.anchor], bank[mined.pos], bank[mined.neg], 1.0))
+        want += 2 * 2.0 * (out.detach() - state.B[idx]) + 2 * 0.5 * own.sum(0)
+        want /= state.n * 16
+        torch.testing.assert_close(out.grad, want, rtol=1e-4, atol=1e-7)
+        assert set(parts) >= ({"J2", "J4"} if modality == "text" else {"J1", "J3"})
+
+
+def test_fit_history_bstep_and_roundtrip(tiny, tmp_path):
+    from hashnotes.methods import TDH
+
+    model = TDH.small(bits=16, epochs=2, batch_size=32, device="cpu")
+    model.fit(tiny.train, val=tiny.val, progress=False)
+    h = model.history
+    assert len(h) == 2
+    for key in ("loss/J1", "loss/J2", "loss/J3", "loss/J4", "loss/quantization", "loss/balance", "loss/graph",
+                "loss/total", "val_map_i2t", "val_map_t2i"):
+        assert key in h[-1] and np.isfinite(h[-1][key])
+    st = model.state
+    # the B-step is eq. (12) on the buffers: M B* = F + G solved by the stored factor
+    M = b_system_matrix(tiny.train.labels, st.config.beta / st.config.gamma)
+    B = model.b_step(st)
+    Bs = torch.linalg.solve(M, (st.F + st.G).double())
+    assert torch.equal(B, torch.where(Bs >= 0, 1.0, -1.0).to(B.dtype))
+    # the graph term in the history is beta tr(B^T L B)
+    L = M.sub(2 * torch.eye(len(M), dtype=M.dtype)) * (st.config.gamma / st.config.beta)
+    trace = float(torch.einsum("ic,ij,jc->", st.B.double(), L, st.B.double()))
+    assert h[-1]["loss/graph"] == pytest.approx(st.config.beta * trace, rel=1e-6)
+    codes = model.encode_image(tiny.query.images)
+    assert codes.dtype == np.int8 and set(np.unique(codes)) <= {-1, 1}
+    path = model.save(tmp_path / "tdh.pt")
+    again = TDH.load(path)
+    np.testing.assert_array_equal(again.encode_image(tiny.query.images), codes)
+    np.testing.assert_array_equal(again.encode_text(tiny.query.texts), model.encode_text(tiny.query.texts))
+
+
+def test_same_seed_same_model(tiny):
+    from hashnotes.methods import TDH
+
+    a = TDH.small(bits=8, epochs=1, batch_size=64, device="cpu", eval_every=0).fit(tiny.train, progress=False)
+    b = TDH.small(bits=8, epochs=1, batch_size=64, device="cpu", eval_every=0).fit(tiny.train, progress=False)
+    np.testing.assert_array_equal(a.encode_text(tiny.query.texts), b.encode_text(tiny.query.texts))
+    assert a.history[0]["loss/total"] == b.history[0]["loss/total"]

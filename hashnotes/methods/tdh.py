@@ -17,12 +17,23 @@ Row-major ``(n, c)`` codes throughout; the paper's column-major ``F`` is ``F.T``
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 import torch
+import torch.nn.functional as nnf
 
 from ..codes import sign
+from ..losses.regularizers import bit_balance, quantization
+from ..losses.triplet import TDHTripletTerms, TripletMiner, triplet_deltas
+from ..train import AlternatingHashing
+from .dcmh import DCMH, DCMHConfig
 
 __all__ = [
+    "TDHConfig",
+    "TDH",
+    "laplacian_quadratic",
     "b_system_matrix",
     "GraphBStep",
     "b_objective",
@@ -143,3 +154,193 @@ def exact_b_bruteforce(F, G, labels, beta_over_gamma: float) -> torch.Tensor:
     scores = -2.0 * grid @ (F + G) + r * quad.unsqueeze(1)  # (2^n, c), divided by gamma
     best = torch.argmin(scores, dim=0)
     return grid[best].T.contiguous()
+
+
+def laplacian_quadratic(B, labels, chunk: int = 2048) -> float:
+    """``tr(B^T L B) = 1/2 sum_ij S_ij ||b_i - b_j||^2`` without forming L (chunks of ``chunk`` rows of S).
+
+    Uses ``tr(B^T L B) = sum_i D_ii ||b_i||^2 - sum_ij S_ij b_i^T b_j``; memory ``O(chunk * n)``.
+    """
+    B = torch.as_tensor(B, dtype=torch.float64)
+    lab = _labels_tensor(labels, torch.float32, B.device)
+    if B.ndim != 2 or B.shape[0] != lab.shape[0]:
+        raise ValueError(f"B must be (n, c) with n = {lab.shape[0]} rows (the labels), got {tuple(B.shape)}")
+    total = 0.0
+    for s in range(0, lab.shape[0], chunk):
+        S = (lab[s:s + chunk] @ lab.T > 0).to(torch.float64)
+        Bs = B[s:s + chunk]
+        total += float((S.sum(1) * (Bs ** 2).sum(1)).sum() - (Bs * (S @ B)).sum())
+    return total
+
+
+# ------------------------------------------------------------------------------------------------ model
+@dataclass(frozen=True)
+class TDHConfig(DCMHConfig):
+    """TDH hyperparameters (defaults = the published settings, see :meth:`TDH.paper`).
+
+    Everything of :class:`~hashnotes.methods.dcmh.DCMHConfig` (networks, optimiser, schedule), plus:
+    gamma, eta, beta: quantization, bit balance and graph weights (paper: 100, 50, 1).
+    margin: the triplet margin alpha, in Hamming units for binary codes (METHODS 5.4 decision: 1).
+    m_pos, m_neg: positives and negatives drawn per anchor (M1, M2; decision: 8, 8).
+    bstep_dtype: dtype of the dense Cholesky factor of ``2I + (beta/gamma) L`` (``8 n^2`` bytes in float64).
+    objective_triplets: anchors' triplets for the history's J_inter/J_intra are drawn once with this
+        many positives and negatives per anchor (a fixed sample, so epochs are comparable).
+    """
+
+    gamma: float = 100.0
+    eta: float = 50.0
+    beta: float = 1.0
+    margin: float = 1.0
+    m_pos: int = 8
+    m_neg: int = 8
+    text_hidden: tuple = (4096,)
+    dropout: float = 0.5
+    bstep_dtype: str = "float64"
+    objective_triplets: int = 4
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not isinstance(self.beta, (int, float)) or not math.isfinite(self.beta) or self.beta < 0:
+            raise ValueError(f"beta must be a finite number >= 0, got {self.beta!r}")
+        if self.gamma <= 0:
+            raise ValueError(f"gamma must be > 0 for TDH (the B-step divides by it), got {self.gamma!r}")
+        if not isinstance(self.margin, (int, float)) or not math.isfinite(self.margin):
+            raise ValueError(f"margin must be a finite number, got {self.margin!r}")
+        for name in ("m_pos", "m_neg", "objective_triplets"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if self.bstep_dtype not in ("float64", "float32"):
+            raise ValueError(f"bstep_dtype must be 'float64' or 'float32', got {self.bstep_dtype!r}")
+
+
+class TDH(AlternatingHashing):
+    """Triplet-Based Deep Hashing (Deng et al., IEEE TIP 2018) on the shared alternating trainer.
+
+    Per epoch: ``B = sign((2I + beta/gamma L)^{-1}(F + G))`` (eq. 12, one Cholesky factor made in
+    :meth:`prepare`), then the text loop (eq. 13) and the image loop (eq. 14). Each mini-batch is the
+    anchor set (P = batch); a :class:`~hashnotes.losses.triplet.TripletMiner` draws M1 positives and M2
+    negatives per anchor from the training labels, inter-modal from the other modality's buffer and
+    intra-modal from the same modality's buffer (the anchor itself excluded from its positives).
+
+    Batch loss (text batch; the image batch is symmetric with J1, J3 and F)::
+
+        (1 / (n b)) [ J2 + J4 (all P M1 M2 sampled triplets, eqs. 4, 7)
+                      + gamma ||B_b - G_b||^2 + eta ||G_b^T 1 + G_rest^T 1||^2 ]
+
+    i.e. the paper's J restricted to the batch's triplet set, with DCMH's ``1/(n b)`` scaling (the same
+    constant for every term, so gamma, eta keep their paper meaning). The graph term does not depend on
+    the networks; it acts through the B-step. Same networks and optimiser options as DCMH.
+    """
+
+    config_class = TDHConfig
+    modality_order = ("text", "image")  # Algorithm 1: w_x (text) first, then w_y (image)
+    init_buffers = "zeros"
+    name = "tdh"
+
+    build_networks = DCMH.build_networks
+    make_optimizer = DCMH.make_optimizer
+
+    @classmethod
+    def paper(cls, bits: int = 32, **overrides) -> "TDH":
+        """The published settings where known: CNN-F with dropout (give ``vggf_path`` for the ImageNet init),
+        text MLP 4096 with dropout, gamma, eta, beta = 100, 50, 1, alpha = 1, M1 = M2 = 8, batch 128, and
+        DCMH-MATLAB's schedule (SGD, weight decay 5e-4, lr logspace(-1.5, -3) over 500 epochs; METHODS 5.4)."""
+        return cls(TDHConfig(bits=bits, **overrides))
+
+    @classmethod
+    def small(cls, bits: int = 32, **overrides) -> "TDH":
+        """A CPU preset for the toy data, the same as :meth:`DCMH.small` where the two share settings
+        (SmallCNN, text MLP 512, no dropout, Adam 1e-3 -> 1e-4, batch 64, 25 epochs) so the two are
+        compared on equal terms; TDH's own weights keep the paper's ratios.
+        """
+        settings = dict(bits=bits, epochs=25, batch_size=64, image_net="small", image_size=None, small_width=32,
+                        text_hidden=(512,), text_init_std=None, optimizer="adam", weight_decay=0.0,
+                        lr_start=1e-3, lr_end=1e-4, dropout=0.0)
+        settings.update(overrides)
+        return cls(TDHConfig(**settings))
+
+    # ---- hooks ---------------------------------------------------------------------------------------
+    def prepare(self, train, state) -> None:
+        """Factor ``2I + (beta/gamma) L`` once (dense, ``8 n^2`` bytes in float64), set up the miners and
+        the fixed triplet sample used by :meth:`objective`; then redo the first B-step with the graph."""
+        cfg = self.config
+        labels = np.asarray(train.labels)
+        state.extra["bstep"] = GraphBStep(labels, cfg.beta / cfg.gamma, dtype=getattr(torch, cfg.bstep_dtype),
+                                          device=state.device)
+        state.extra["labels_np"] = labels
+        state.extra["miner"] = TripletMiner(cfg.m_pos, cfg.m_neg, seed=cfg.seed)
+        state.extra["terms"] = TDHTripletTerms(cfg.margin)
+        fixed = TripletMiner(cfg.objective_triplets, cfg.objective_triplets, seed=cfg.seed + 1)
+        anchors = np.arange(state.n)
+        cpu_labels = torch.as_tensor(labels)
+        chunks = {"inter": [], "intra": []}
+        for s in range(0, state.n, 1024):
+            a = anchors[s:s + 1024]
+            chunks["inter"].append(fixed(cpu_labels[a], cpu_labels))
+            chunks["intra"].append(fixed(cpu_labels[a], cpu_labels, exclude=a))
+        state.extra["objective_triplets"] = {
+            k: (torch.cat([m.anchor + i * 1024 for i, m in enumerate(v)]).to(state.device),
+                torch.cat([m.pos for m in v]).to(state.device), torch.cat([m.neg for m in v]).to(state.device))
+            for k, v in chunks.items()}
+        state.B = self.b_step(state)
+
+    def b_step(self, state) -> torch.Tensor:
+        """Eq. (12): ``B = sign(M^{-1}(F + G))`` with the factor from :meth:`prepare` (two triangular solves)."""
+        step = state.extra.get("bstep")
+        if step is None:  # before prepare() (the trainer's initial B): DCMH's rule
+            return sign(state.F + state.G)
+        return step(state.F, state.G)
+
+    def batch_loss(self, modality, idx, out, state):
+        """Triplet terms of the batch's anchors + gamma quantization + eta balance, scaled by 1/(n b)."""
+        cfg = self.config
+        miner, terms = state.extra["miner"], state.extra["terms"]
+        labels = state.extra["labels_np"]
+        idx_cpu = idx.cpu()
+        batch_labels = labels[idx_cpu.numpy()]
+        inter = miner(batch_labels, labels)
+        intra = miner(batch_labels, labels, exclude=idx_cpu)
+        dev = out.device
+        inter = _to_device(inter, dev)
+        intra = _to_device(intra, dev)
+        trip = terms(modality, out, state.F, state.G, inter, intra)
+        own = state.buffer(modality)
+        quant = quantization(state.B[idx], out)
+        rest = own.sum(0) - own[idx].sum(0)
+        bal = bit_balance(out.sum(0) + rest)
+        scale = 1.0 / (state.n * out.shape[0])
+        j_trip = sum(trip.values())
+        loss = scale * (j_trip + cfg.gamma * quant + cfg.eta * bal)
+        parts = {k: float(v.detach()) * scale for k, v in trip.items()}
+        parts.update(quantization=cfg.gamma * float(quant.detach()) * scale,
+                     balance=cfg.eta * float(bal.detach()) * scale,
+                     skipped_anchors=float(inter.n_anchors - inter.anchor.numel()))
+        return loss, parts
+
+    def objective(self, state) -> dict:
+        """Eq. (10) on the buffers, as sums: J1..J4 on a fixed triplet sample (``objective_triplets``
+        positives x negatives per training item), quantization, balance, graph ``beta tr(B^T L B)``."""
+        cfg = self.config
+        F, G = state.F, state.G
+        out = {}
+        a, p, n_ = state.extra["objective_triplets"]["inter"]
+        out["J1"] = float(nnf.softplus(-triplet_deltas(F[a], G[p], G[n_], cfg.margin)).sum())
+        out["J2"] = float(nnf.softplus(-triplet_deltas(G[a], F[p], F[n_], cfg.margin)).sum())
+        a, p, n_ = state.extra["objective_triplets"]["intra"]
+        out["J3"] = float(nnf.softplus(-triplet_deltas(F[a], F[p], F[n_], cfg.margin)).sum())
+        out["J4"] = float(nnf.softplus(-triplet_deltas(G[a], G[p], G[n_], cfg.margin)).sum())
+        out["quantization"] = cfg.gamma * float(quantization(state.B, F) + quantization(state.B, G))
+        out["balance"] = cfg.eta * float(bit_balance(F) + bit_balance(G))
+        out["graph"] = cfg.beta * laplacian_quadratic(state.B, state.extra["labels_np"])
+        out["total"] = sum(out.values())
+        return out
+
+
+def _to_device(m, device):
+    if m.anchor.device == device:
+        return m
+    from ..losses.triplet import MinedTriplets
+
+    return MinedTriplets(m.anchor.to(device), m.pos.to(device), m.neg.to(device), m.n_anchors, m.no_positive,
+                         m.no_negative)
