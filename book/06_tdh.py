@@ -1,0 +1,520 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # TDH: from pairs to triplets
+#
+# DCMH learns from *pairs*: "image $i$ and text $j$ share a label, or they do not". Retrieval, though, is a
+# *ranking*: what matters is that a relevant item comes before an irrelevant one. Triplet-Based Deep
+# Hashing (TDH; Deng, Chen, Liu, Gao and Tao, IEEE TIP 27(8), 2018) trains on exactly that statement,
+# "query $q$ is closer to $p$ than to $n$", inside and across the two modalities, and adds a graph term that
+# makes the unified codes $\mathbf B$ of items with a shared label agree. This chapter derives the triplet
+# likelihood and its gradient, mines triplets from labels, derives the closed-form update of $\mathbf B$
+# and measures what its relaxation loses against the exact discrete optimum, then trains TDH on the toy data
+# next to DCMH and the CCA baseline.
+#
+# The package stores codes **row-major**: `F` has shape `(n, c)`, one row per item. The paper writes
+# $\mathbf F \in \mathbb R^{c\times n}$ column-major, so the package's `F` is the paper's $\mathbf F^\top$.
+# TDH also swaps the input letters ($\mathbf X$ is the text set, $\mathbf Y$ the image set), but
+# $\mathbf F$ is still the image output and $\mathbf G$ the text output, as in DCMH.
+
+# %%
+# Colab bootstrap: installs hashnotes in Google Colab when it is missing; elsewhere a no-op.
+import importlib.util
+import sys
+
+REPO = "git+https://github.com/hashnotes/hashnotes"
+if "google.colab" in sys.modules and importlib.util.find_spec("hashnotes") is None:
+    get_ipython().run_line_magic("pip", f"install -q 'hashnotes @ {REPO}'")
+
+# %%
+import itertools
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as nnf
+from tqdm.auto import tqdm
+
+from hashnotes import data, methods, metrics, plots, widgets
+from hashnotes.losses.triplet import (TDHTripletTerms, TripletLikelihoodLoss, TripletMiner, triplet_deltas,
+                                      triplet_query_grad, valid_triplet_mask)
+from hashnotes.methods.tdh import GraphBStep, b_objective, b_system_matrix, exact_b_bruteforce, laplacian_quadratic
+
+torch.set_num_threads(1)
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## The triplet likelihood
+#
+# Write $\theta_{ab} = \tfrac12 \mathbf u_a^\top \mathbf v_b$ for the inner product of two codes (the same
+# $\Theta$ as DCMH). For a triplet $(q, p, n)$, TDH models the probability that the query prefers the
+# positive as
+#
+# $$
+# p\big((q,p,n)\big) = \sigma\big(\theta_{qp} - \theta_{qn} - \alpha\big), \qquad
+# \Delta = \theta_{qp} - \theta_{qn} - \alpha,
+# $$ (eq-tdh-likelihood)
+#
+# with $\sigma$ the logistic function and $\alpha$ a margin. Its negative log is
+#
+# $$
+# -\log \sigma(\Delta) = \log\big(1 + e^{-\Delta}\big) = \operatorname{softplus}(-\Delta).
+# $$ (eq-tdh-nll)
+#
+# For binary codes $\mathbf u^\top \mathbf v = c - 2 d_H(\mathbf u, \mathbf v)$, so
+# $\theta_{qp} - \theta_{qn} = d_H(q, n) - d_H(q, p)$ and
+#
+# $$
+# \Delta = d_H(q,n) - d_H(q,p) - \alpha :
+# $$ (eq-tdh-margin)
+#
+# the margin is measured **in Hamming units**. With $\alpha = 1$ the likelihood passes $\tfrac12$ only when
+# the negative is at least one bit further away than the positive. A check on random codes:
+
+# %%
+c = 16
+q, p, n = (torch.tensor(np.where(rng.random((1000, c)) < 0.5, -1.0, 1.0)) for _ in range(3))
+d_qp, d_qn = 0.5 * (c - (q * p).sum(1)), 0.5 * (c - (q * n).sum(1))
+delta = TripletLikelihoodLoss(margin=2.0).deltas(q, p, n)
+assert torch.equal(delta, d_qn - d_qp - 2.0)
+print("Delta = d_H(q,n) - d_H(q,p) - alpha on 1000 random binary triplets: exact")
+
+# %% [markdown]
+# ## Four triplet terms
+#
+# A triplet can mix modalities. TDH uses four kinds, each a sum of {eq}`eq-tdh-nll` over its triplets
+# (eqs. 3, 4, 6 and 7 of the paper):
+#
+# | term | query | positive / negative | role |
+# |---|---|---|---|
+# | $J_1$ | image ($\mathbf F$) | text ($\mathbf G$) | inter-modal, I→T |
+# | $J_2$ | text ($\mathbf G$) | image ($\mathbf F$) | inter-modal, T→I |
+# | $J_3$ | image ($\mathbf F$) | image ($\mathbf F$) | intra-modal |
+# | $J_4$ | text ($\mathbf G$) | text ($\mathbf G$) | intra-modal |
+#
+# $J_{inter} = J_1 + J_2$ makes the two modalities share one Hamming space; $J_{intra} = J_3 + J_4$ keeps
+# each modality's own neighbourhoods consistent with the labels.
+#
+# :::{admonition} Two sign errors in the source note
+# :class: warning
+# The seed note transcribes $J_1 = \sum_m(\Delta_m - \log(1+e^{\Delta_m}))$ without the leading minus
+# that $J_2$–$J_4$ carry; as written it would *maximise* the negative log-likelihood. It also prints the
+# first term of the gradient (13) with a plus sign. Both are corrected here: every term is
+# $\sum_m \operatorname{softplus}(-\Delta_m)$, and the gradient below has a minus.
+# :::
+#
+# ## The gradient, eqs. (13) and (14)
+#
+# Since $\frac{d}{d\Delta}\operatorname{softplus}(-\Delta) = -(1-\sigma(\Delta))$ and
+# $\partial\Delta/\partial\mathbf q = \tfrac12(\mathbf p - \mathbf n)$, with the positives and negatives held
+# fixed (they are read from stored buffers),
+#
+# $$
+# \frac{\partial J}{\partial \mathbf G_{*i}} =
+# -\frac12 \sum_{m:(i,p_m,n_m)} \big(1-\sigma(\Delta^{(2)}_m)\big)(\mathbf F_{*p_m} - \mathbf F_{*n_m})
+# -\frac12 \sum_{m:(i,p_m,n_m)} \big(1-\sigma(\Delta^{(4)}_m)\big)(\mathbf G_{*p_m} - \mathbf G_{*n_m})
+# + 2\gamma(\mathbf G_{*i} - \mathbf B_{*i}) + 2\eta\, \mathbf G \mathbf 1,
+# $$ (eq-tdh-grad-g)
+#
+# and symmetrically for $\mathbf F_{*i}$ with $J_1$ (text positives) and $J_3$ (image positives). A
+# from-scratch version of the triplet part, checked against autograd and the package in float64:
+
+# %%
+P, M1, M2, c = 6, 3, 4, 8
+query = torch.tensor(rng.standard_normal((P, c)), requires_grad=True)
+pos = torch.tensor(rng.standard_normal((P, M1, c)))
+neg = torch.tensor(rng.standard_normal((P, M2, c)))
+
+
+def grad_from_scratch(q, pos, neg, alpha):
+    """-1/2 sum over all (j, k) of (1 - sigmoid(Delta_ijk)) (p_ij - n_ik), one anchor at a time."""
+    out = np.zeros_like(q)
+    for i in range(len(q)):
+        for j in range(pos.shape[1]):
+            for k in range(neg.shape[1]):
+                d = 0.5 * q[i] @ pos[i, j] - 0.5 * q[i] @ neg[i, k] - alpha
+                out[i] -= 0.5 * (1 - 1 / (1 + np.exp(-d))) * (pos[i, j] - neg[i, k])
+    return out
+
+
+nnf.softplus(-triplet_deltas(query, pos, neg, 1.0)).sum().backward()
+scratch = grad_from_scratch(query.detach().numpy(), pos.numpy(), neg.numpy(), 1.0)
+assert np.allclose(scratch, query.grad.numpy(), atol=1e-12)
+assert np.allclose(scratch, triplet_query_grad(query.detach(), pos, neg, 1.0).numpy(), atol=1e-12)
+print("eq. (13)/(14), corrected sign: from scratch == autograd == package  (max |diff| "
+      f"{np.abs(scratch - query.grad.numpy()).max():.1e})")
+
+# %% [markdown]
+# ## Mining $P\cdot M_1\cdot M_2$ triplets
+#
+# TDH's Algorithm 1 builds the triplets of each mini-batch with the batch as the queries. The paper does not
+# give the numbers; the package takes $P$ = the batch, and for every anchor draws $M_1 = 8$ positives (items
+# that share at least one label with it) and $M_2 = 8$ negatives (items that share none) from the training
+# set, and uses all $M_1 \times M_2 = 64$ combinations. Inter-modal terms read the positives and negatives
+# from the *other* modality's buffer, intra-modal terms from the *same* one, where the anchor itself is not
+# allowed as its own positive.
+#
+# The miner scores every (anchor, candidate) pair with Gumbel noise, masks the invalid ones with
+# $-\infty$ and keeps the top $M$: one vectorised call draws a uniform sample without replacement for the
+# whole batch. An anchor with fewer valid candidates than $M$ cycles through the ones it has; an anchor with
+# no positive or no negative at all is dropped and counted. A small labelled example:
+
+# %%
+names = ["cat", "dog", "car", "tree"]
+toy_labels = np.array([
+    [1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0],
+    [0, 0, 1, 1], [0, 0, 0, 1], [1, 0, 0, 1], [0, 1, 1, 0],
+], dtype=np.uint8)
+for i, row in enumerate(toy_labels):
+    print(i, "+".join(nm for nm, b in zip(names, row) if b))
+anchors = np.array([0, 3, 5])
+pos_mask, neg_mask = valid_triplet_mask(toy_labels[anchors], toy_labels, exclude=anchors)
+for a, pm, nm in zip(anchors, pos_mask, neg_mask):
+    print(f"anchor {a}: positives {np.flatnonzero(pm).tolist()}, negatives {np.flatnonzero(nm).tolist()}")
+
+# %%
+miner = TripletMiner(m_pos=2, m_neg=2, seed=0)
+mined = miner(toy_labels[anchors], toy_labels, exclude=anchors)
+a_idx, p_idx, n_idx = mined.tuples()
+print(f"{mined.n_triplets} triplets = {len(mined.anchor)} anchors x 2 positives x 2 negatives")
+print([(int(anchors[a]), int(p), int(n)) for a, p, n in zip(a_idx, p_idx, n_idx)][:8], "...")
+
+# brute force: the set of all valid triplets, by explicit loops
+valid = {(ai, pi, ni) for ai, a in enumerate(anchors) for pi in range(8) for ni in range(8)
+         if pi != a and (toy_labels[a] & toy_labels[pi]).any() and not (toy_labels[a] & toy_labels[ni]).any()}
+seen = set()
+for _ in range(300):
+    m = miner(toy_labels[anchors], toy_labels, exclude=anchors)
+    got = set(zip(*(t.tolist() for t in m.tuples())))
+    assert got <= valid  # only valid triplets
+    seen |= got
+assert seen == valid  # and, over many draws, all of them
+print(f"{len(valid)} valid triplets in all; 300 draws returned only valid ones and covered every one")
+
+# %% [markdown]
+# ## The graph term and its trace form
+#
+# TDH's regulariser is
+#
+# $$
+# J_{re} = \gamma\big(\|\mathbf B - \mathbf F\|_F^2 + \|\mathbf B - \mathbf G\|_F^2\big)
+# + \eta\big(\|\mathbf F\mathbf 1\|^2 + \|\mathbf G\mathbf 1\|^2\big)
+# + \beta\,\operatorname{tr}(\mathbf B \mathbf L \mathbf B^\top),
+# $$ (eq-tdh-jre)
+#
+# with $\mathbf L = \mathbf D - \mathbf S$ the Laplacian of the label graph ($S_{ij} = 1$ when $i$ and $j$
+# share a label, $D_{ii} = \sum_j S_{ij}$). The graph term is a smoothness penalty. Expanding the squared
+# distance and using the symmetry of $\mathbf S$,
+#
+# $$
+# \frac12\sum_{i,j} S_{ij}\|\mathbf b_i - \mathbf b_j\|^2
+# = \frac12\sum_{i,j} S_{ij}\big(\|\mathbf b_i\|^2 + \|\mathbf b_j\|^2\big) - \sum_{i,j} S_{ij}\mathbf b_i^\top\mathbf b_j
+# = \sum_i D_{ii}\|\mathbf b_i\|^2 - \sum_{i,j} S_{ij}\mathbf b_i^\top\mathbf b_j
+# = \operatorname{tr}(\mathbf B \mathbf L \mathbf B^\top).
+# $$ (eq-tdh-trace)
+#
+# So it adds up the squared distances of every pair with a shared label. For binary codes
+# $\|\mathbf b_i - \mathbf b_j\|^2 = 4 d_H$, so it is four times the total Hamming distance between similar
+# items. Checked three ways (pair loop, dense Laplacian, and the package's chunked form that never builds
+# $\mathbf L$):
+
+# %%
+Bt = np.where(rng.random((8, 5)) < 0.5, -1.0, 1.0)
+S8 = (toy_labels @ toy_labels.T > 0).astype(float)
+L8 = np.diag(S8.sum(1)) - S8
+pairs = 0.5 * sum(S8[i, j] * np.sum((Bt[i] - Bt[j]) ** 2) for i in range(8) for j in range(8))
+assert np.isclose(pairs, np.trace(Bt.T @ L8 @ Bt)) and np.isclose(pairs, laplacian_quadratic(Bt, toy_labels))
+print(f"1/2 sum S_ij ||b_i - b_j||^2 = {pairs:.0f} = tr(B^T L B) (row-major) = laplacian_quadratic")
+
+# %% [markdown]
+# ## The closed-form B-step
+#
+# With the networks fixed, only $J_{re}$ depends on $\mathbf B$. TDH relaxes $\mathbf B$ to real values and
+# sets the gradient to zero. Row-major ($\mathbf B$ of shape $n\times c$, so the trace is
+# $\operatorname{tr}(\mathbf B^\top \mathbf L \mathbf B)$):
+#
+# $$
+# \frac{\partial J_{re}}{\partial \mathbf B} = 2\gamma(\mathbf B - \mathbf F) + 2\gamma(\mathbf B - \mathbf G) + 2\beta \mathbf L\mathbf B = 0
+# \;\Longrightarrow\;
+# \Big(2\mathbf I + \frac{\beta}{\gamma}\mathbf L\Big)\mathbf B^* = \mathbf F + \mathbf G,
+# $$ (eq-tdh-relaxed)
+#
+# $$
+# \mathbf B = \operatorname{sign}\Big(\big(2\mathbf I + \tfrac{\beta}{\gamma}\mathbf L\big)^{-1}(\mathbf F + \mathbf G)\Big).
+# $$ (eq-tdh-bstep)
+#
+# This is the paper's eq. (12) in row-major form. $\mathbf M = 2\mathbf I + \frac\beta\gamma\mathbf L$ is
+# symmetric positive definite (its eigenvalues are at least 2, because $\mathbf L$ is positive semi-definite)
+# and depends only on the labels. So the package computes its Cholesky factor
+# $\mathbf M = \mathbf R\mathbf R^\top$ **once** and every epoch solves two triangular systems; no inverse is
+# ever formed. With $\beta = 0$ it reduces to DCMH's $\operatorname{sign}(\mathbf F + \mathbf G)$.
+
+# %%
+n_small, c_small, ratio = 8, 5, 0.5
+F8 = rng.standard_normal((n_small, c_small))
+G8 = rng.standard_normal((n_small, c_small))
+M8 = 2 * np.eye(n_small) + ratio * L8
+B_scratch = np.where(np.linalg.solve(M8, F8 + G8) >= 0, 1.0, -1.0)
+step = GraphBStep(toy_labels, ratio)
+B_pkg = step(torch.tensor(F8), torch.tensor(G8)).numpy()
+assert np.array_equal(B_scratch, B_pkg)
+assert np.allclose(M8 @ step.relaxed(torch.tensor(F8), torch.tensor(G8)).numpy(), F8 + G8)
+print("sign(M^-1 (F+G)) from scratch == GraphBStep (Cholesky factor + cholesky_solve)")
+
+# %% [markdown]
+# ## What the relaxation loses
+#
+# DCMH's $\operatorname{sign}(\mathbf F + \mathbf G)$ is the exact minimiser over binary $\mathbf B$. TDH's
+# {eq}`eq-tdh-bstep` is not: it is the sign of the optimum over *real* $\mathbf B$. How far is it from the
+# best binary $\mathbf B$? For binary codes $\|\mathbf B\|_F^2 = nc$ is constant, so the objective is
+# $\sum_k \big[-2\gamma\, \mathbf b_k^\top(\mathbf f_k + \mathbf g_k) + \beta\, \mathbf b_k^\top\mathbf L\mathbf b_k\big]$
+# over the columns (bits) $\mathbf b_k$: it **separates over bits**, and each bit is an independent problem
+# over $\{-1,+1\}^n$. With $n = 10$ items that is $2^{10} = 1024$ candidates per bit, all scored at once by
+# `exact_b_bruteforce`. We draw random problems (labels with 1-2 of 4 classes, $\mathbf F$, $\mathbf G$
+# standard normal, 8 bits) and compare.
+
+# %%
+def column_objective(B, F, G, L, ratio):
+    """Per-bit B-step objective (divided by gamma, constants dropped): -2 b_k.(f_k + g_k) + ratio b_k' L b_k."""
+    return -2 * (B * (F + G)).sum(0) + ratio * torch.einsum("ik,ij,jk->k", B, L, B)
+
+
+def relaxed_vs_exact(ratio, trials=60, n=10, c=8, seed=0):
+    r = np.random.default_rng(seed)
+    optimal, bit_diff, gap = [], [], []
+    for _ in range(trials):
+        lab = np.zeros((n, 4), dtype=np.uint8)
+        for i in range(n):
+            lab[i, r.choice(4, size=r.integers(1, 3), replace=False)] = 1
+        F = torch.tensor(r.standard_normal((n, c)))
+        G = torch.tensor(r.standard_normal((n, c)))
+        S = (lab @ lab.T > 0).astype(float)
+        L = torch.tensor(np.diag(S.sum(1)) - S)
+        B_rel = GraphBStep(lab, ratio)(F, G)
+        B_ex = exact_b_bruteforce(F, G, lab, ratio)
+        B_dcmh = torch.where(F + G >= 0, 1.0, -1.0).double()
+        j_rel, j_ex, j_dcmh = (column_objective(B, F, G, L, ratio) for B in (B_rel, B_ex, B_dcmh))
+        assert (j_ex <= j_rel + 1e-9).all() and (j_ex <= j_dcmh + 1e-9).all()  # exact is never beaten
+        optimal.append((j_rel <= j_ex + 1e-9).double().mean().item())
+        bit_diff.append((B_rel != B_ex).double().mean().item())
+        gap.append([(j_rel - j_ex).sum().item(), (j_dcmh - j_ex).sum().item()])
+    gap = np.array(gap).sum(0)
+    return np.mean(optimal), np.mean(bit_diff), gap[0] / max(gap[1], 1e-12)
+
+
+ratios = [0.01, 0.1, 0.3, 1.0, 3.0]
+table = {rt: relaxed_vs_exact(rt) for rt in tqdm(ratios, desc="brute force")}
+print("| beta/gamma | bits (columns) where the relaxed sign is optimal | entries differing from the exact B | "
+      "relaxed gap / sign(F+G) gap |")
+print("|---|---|---|---|")
+for rt, (s_, d_, e_) in table.items():
+    print(f"| {rt:g} | {100 * s_:.1f}% | {100 * d_:.1f}% | {e_:.2f} |")
+
+# %% [markdown]
+# The second column counts bits (columns of $\mathbf B$) whose relaxed sign reaches the exact optimum of
+# that bit's problem; the third counts single entries of $\mathbf B$ that differ from the exact solution.
+# The last column puts the relaxation's excess objective over the exact optimum next to the excess of
+# ignoring the graph altogether ($\operatorname{sign}(\mathbf F+\mathbf G)$, DCMH's rule): 0 means the
+# relaxation is exact, 1 means it is no better than dropping the graph term.
+#
+# At the paper's $\beta/\gamma = 0.01$ the graph barely moves $\mathbf B$ and the relaxed sign is the exact
+# optimum for almost every bit. In the middle range the two terms compete, the relaxed solution's sign misses
+# the discrete optimum for most bits and recovers only about half of what the graph term offers. For large
+# $\beta/\gamma$ both solutions approach codes that are constant on groups of connected items, and they agree
+# more often again.
+#
+# ## Training TDH on the toy data
+#
+# TDH uses the shared alternating trainer: at the start of each epoch the B-step, then the text loop, then the
+# image loop (Algorithm 1). Each mini-batch of $b$ anchors gets $M_1 M_2 = 64$ inter-modal and 64 intra-modal
+# triplets per anchor; the batch loss is
+# $\frac{1}{nb}\big[J_2 + J_4 + \gamma\|\mathbf B_b - \mathbf G_b\|^2 + \eta\|\mathbf G^\top\mathbf 1\|^2\big]$
+# for a text batch (image: $J_1$, $J_3$, $\mathbf F$), the same $1/(nb)$ scaling as DCMH. The graph term does
+# not depend on the networks: it acts only through the B-step. `TDH.small` uses the same networks, optimiser
+# and schedule as `DCMH.small`, so the two differ only in the objective and the B-step.
+#
+# :::{admonition} The small preset does not use the paper's weights
+# :class: note
+# `TDH.paper()` has $\gamma, \eta, \beta = 100, 50, 1$. In a CPU-sized run with those weights the
+# quantization and balance terms dominate, the outputs shrink towards 0, and there the triplet gradient
+# vanishes (it is bilinear in the codes): validation mAP stayed at chance level after 12 epochs. `TDH.small()`
+# keeps $\beta/\gamma = 0.01$ but uses $\gamma, \eta, \beta = 1, 0.01, 0.01$, and starts the buffers from
+# $\mathcal N(0, 1)$ (DCMH's TensorFlow code) instead of zeros.
+# :::
+
+# %%
+ds = data.toy(n=2500, seed=0)
+print(f"toy: train {len(ds.train)}, val {len(ds.val)}, query {len(ds.query)}, database {len(ds.database)}")
+EPOCHS = 12  # TDH.small's default; DCMH gets the same number of epochs below
+t0 = time.perf_counter()
+tdh = methods.TDH.small(bits=32, epochs=EPOCHS).fit(ds.train, val=ds.val, progress=True)
+tdh_seconds = time.perf_counter() - t0
+print(f"TDH: {tdh_seconds:.0f} s, best validation epoch {tdh.best_epoch}")
+
+# %%
+t0 = time.perf_counter()
+dcmh = methods.DCMH.small(bits=32, epochs=EPOCHS).fit(ds.train, val=ds.val, progress=True)
+dcmh_seconds = time.perf_counter() - t0
+cca = methods.CCA.small(bits=32).fit(ds.train)
+results = {"CCA": cca.evaluate(ds), "DCMH": dcmh.evaluate(ds), "TDH": tdh.evaluate(ds)}
+print("| method (32 bits) | I→T mAP | T→I mAP |")
+print("|---|---|---|")
+for name, r in results.items():
+    print(f"| {name} | {r['map_i2t']:.4f} | {r['map_t2i']:.4f} |")
+assert results["TDH"]["map_i2t"] > results["CCA"]["map_i2t"]
+assert results["TDH"]["map_t2i"] > results["CCA"]["map_t2i"]
+
+# %%
+plots.training_curves(tdh.history, keys=["loss/J1", "loss/J3", "loss/quantization", "loss/graph",
+                                         "val_map_i2t", "val_map_t2i"]);
+
+# %% [markdown]
+# ## The effect of $\beta/\gamma$
+#
+# The trained buffers $\mathbf F$, $\mathbf G$ of the last epoch and the training labels give a real
+# B-step problem. Sweeping $\beta/\gamma$ shows the trade the graph term makes: larger values make codes of
+# items with a shared label agree (smaller $\operatorname{tr}(\mathbf B\mathbf L\mathbf B^\top)$), at the
+# price of moving $\mathbf B$ away from the networks' outputs. The last line measures how well the
+# training codes $\mathbf B$ themselves rank the training items by label (mAP of $\mathbf B$ against
+# $\mathbf B$).
+
+# %%
+F_tr, G_tr, lab_tr = tdh.state.F.double(), tdh.state.G.double(), ds.train.labels
+sweep = [0.0, 0.01, 0.1, 1.0, 10.0]
+B0 = torch.where(F_tr + G_tr >= 0, 1.0, -1.0).double()
+flip, smooth, self_map = [], [], []
+for rt in tqdm(sweep, desc="beta/gamma"):
+    Bq = GraphBStep(lab_tr, rt)(F_tr, G_tr) if rt > 0 else B0
+    flip.append(float((Bq != B0).double().mean()))
+    smooth.append(laplacian_quadratic(Bq, lab_tr) / (4 * len(lab_tr)))
+    codes_np = Bq.numpy().astype(np.int8)
+    self_map.append(metrics.mean_average_precision(codes_np[:300], codes_np, lab_tr[:300], lab_tr))
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.3))
+xs = [1e-3] + sweep[1:]
+axes[0].semilogx(xs, flip, "o-"); axes[0].set_title("bits changed vs sign(F+G)")
+axes[1].semilogx(xs, smooth, "o-"); axes[1].set_title("mean Hamming distance to similar items")
+axes[2].semilogx(xs, self_map, "o-"); axes[2].set_title("mAP of B on the training items")
+for ax in axes:
+    ax.set_xlabel("beta/gamma (0 plotted at 1e-3)")
+    ax.grid(alpha=0.3)
+plt.tight_layout()
+
+# %% [markdown]
+# ## Try it: $\gamma$, $\eta$, $\beta$ and bits
+#
+# The panel below retrains a reduced TDH (the 1,000 training pairs above, a few epochs) when you press
+# **Run**; nothing runs when the cell executes. The rendered page has no live kernel, so the static sweep
+# over $\beta/\gamma$ above stands in for it there.
+
+# %%
+def run_tdh(gamma=1.0, eta=0.01, beta=0.01, bits=32, epochs=4):
+    model = methods.TDH.small(bits=bits, gamma=gamma, eta=eta, beta=beta, epochs=epochs)
+    model.fit(ds.train, val=ds.val, progress=True)
+    r = model.evaluate(ds)
+    print(f"gamma={gamma:g} eta={eta:g} beta={beta:g} bits={bits}: "
+          f"I→T {r['map_i2t']:.4f}  T→I {r['map_t2i']:.4f}")
+
+
+widgets.retrain_panel(run_tdh, gamma=widgets.log_slider("gamma", 1.0, -2, 2),
+                      eta=widgets.log_slider("eta", 0.01, -3, 2), beta=widgets.log_slider("beta", 0.01, -3, 2),
+                      bits=widgets.bits_dropdown(32), epochs=widgets.int_slider("epochs", 4, 1, 20));
+
+# %% [markdown]
+# ## Real data: the MIRFLICKR-25K label graph
+#
+# With the real MIRFLICKR-25K labels (when `../shared/data` is present), the similarity graph is dense: most
+# pairs of images share at least one of the 24 concepts, so $\mathbf L$ has no useful sparsity and the dense
+# Cholesky factor is the right tool. We time the one-off factorisation and one B-step for 3,000 items
+# (the paper's 10,000 is in `benchmarks/bench_tdh_bstep.py`).
+
+# %%
+root = data.shared_data_dir()
+lall = None if root is None else root / "mirflickr25k-lall.mat"
+if lall is None or not lall.exists():
+    print("skipped: ../shared/data/mirflickr25k-lall.mat not found (set HASHNOTES_DATA to the folder that holds it)")
+else:
+    import scipy.io
+
+    LAll = scipy.io.loadmat(lall)["LAll"].astype(np.uint8)
+    sub = LAll[np.random.default_rng(0).permutation(len(LAll))[:3000]]
+    density = float((sub.astype(np.float32) @ sub.T.astype(np.float32) > 0).mean())
+    t0 = time.perf_counter()
+    step_real = GraphBStep(sub, 0.01)
+    t_factor = time.perf_counter() - t0
+    Fr, Gr = torch.randn(3000, 32, dtype=torch.float64), torch.randn(3000, 32, dtype=torch.float64)
+    t0 = time.perf_counter()
+    step_real(Fr, Gr)
+    t_solve = time.perf_counter() - t0
+    print(f"MIRFLICKR-25K, 3,000 items: {100 * density:.0f}% of pairs share a label; "
+          f"Cholesky once {t_factor:.2f} s, each B-step {1000 * t_solve:.0f} ms (32 bits, one thread)")
+
+# %% [markdown]
+# ## Summary
+#
+# - TDH replaces DCMH's pairwise likelihood by a triplet likelihood $\sigma(\theta_{qp} - \theta_{qn} - \alpha)$;
+#   for binary codes $\Delta = d_H(q,n) - d_H(q,p) - \alpha$, so the margin is in Hamming units.
+# - Four terms: two inter-modal ($J_1$, $J_2$) and two intra-modal ($J_3$, $J_4$), each
+#   $\sum \operatorname{softplus}(-\Delta)$; the gradient with respect to a query is
+#   $-\tfrac12\sum(1-\sigma(\Delta))(\mathbf p - \mathbf n)$ (the seed's signs corrected).
+# - Triplets come from labels: for each anchor of the batch, $M_1$ positives that share a label and $M_2$
+#   negatives that share none, all $M_1 M_2$ combinations, drawn in one vectorised step.
+# - The graph term $\beta\operatorname{tr}(\mathbf B\mathbf L\mathbf B^\top)$ sums squared distances of similar
+#   pairs; it turns the B-step into the linear system $(2\mathbf I + \frac\beta\gamma\mathbf L)\mathbf B = \mathbf F + \mathbf G$,
+#   solved with one Cholesky factor. Its sign is exact for small $\beta/\gamma$ and increasingly approximate
+#   for large $\beta/\gamma$.
+#
+# ## Exercises
+#
+# 1. Show that adding the same vector $\mathbf v$ to every positive and negative code leaves each $\Delta$
+#    unchanged, while adding it to the query does not. Which term of $J_{re}$ controls such a common shift?
+#
+# :::{dropdown} Solution
+# $\Delta = \tfrac12\mathbf q^\top(\mathbf p - \mathbf n) - \alpha$ depends on $\mathbf p$ and $\mathbf n$
+# only through $\mathbf p - \mathbf n$, which a common shift leaves unchanged. Shifting the query gives
+# $\Delta + \tfrac12\mathbf v^\top(\mathbf p - \mathbf n)$, which differs whenever $\mathbf v$ is not
+# orthogonal to $\mathbf p - \mathbf n$. A shift of the whole code set is controlled by the bit-balance term
+# $\eta\|\mathbf F\mathbf 1\|^2$, which is smallest when every bit has mean zero over the items.
+# :::
+#
+# 2. Give the eigenvalues of $\mathbf M = 2\mathbf I + \frac\beta\gamma\mathbf L$ for a graph of $k$ disjoint
+#    classes (single-label data) and say how the B-step treats the class means.
+#
+# :::{dropdown} Solution
+# For single-label data $\mathbf S$ is block diagonal with all-ones blocks; a class of size $m$ contributes
+# $\mathbf L_m = m\mathbf I - \mathbf 1\mathbf 1^\top$, with eigenvalue $0$ (the constant vector) and $m$
+# ($m-1$ times). So $\mathbf M$ has eigenvalues $2$ (class means) and $2 + \frac\beta\gamma m$ (within-class
+# deviations). $\mathbf M^{-1}(\mathbf F + \mathbf G)$ keeps each class mean of $\mathbf F + \mathbf G$
+# scaled by $\frac12$ and shrinks the deviations from it by $\frac{1}{2 + \beta m/\gamma}$: large
+# $\beta/\gamma$ gives every item of a class its class-mean code.
+# :::
+#
+# 3. With $\mathbf p$, $\mathbf n$ *not* detached, an intra-modal triplet whose positive is also in the batch
+#    gets two more gradient terms. Derive them.
+#
+# :::{dropdown} Solution
+# $\partial\Delta/\partial\mathbf p = \tfrac12\mathbf q$ and $\partial\Delta/\partial\mathbf n = -\tfrac12\mathbf q$,
+# so $\partial\operatorname{softplus}(-\Delta)/\partial\mathbf p = -\tfrac12(1-\sigma(\Delta))\mathbf q$ and
+# $\partial/\partial\mathbf n = +\tfrac12(1-\sigma(\Delta))\mathbf q$. The paper's eqs. (13)-(14), and the
+# package, read positives and negatives from the stored buffers and leave these terms out.
+# :::
+#
+# 4. Run `relaxed_vs_exact` with $n = 12$ and 16 bits. Why is the brute force still cheap even though
+#    $2^{12\cdot16} = 2^{192}$?
+#
+# :::{dropdown} Solution
+# The objective separates over bits: each of the 16 columns is an independent problem over $2^{12} = 4096$
+# sign vectors, so the enumeration costs $16\cdot 4096$ evaluations (in fact one $(4096\times12)$ matrix
+# product shared by all bits), not $2^{192}$.
+# :::
