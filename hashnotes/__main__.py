@@ -74,9 +74,9 @@ def run(args) -> list[dict]:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     device = str(resolve_device(args.device))
-    ds = load_dataset(args.data, root=args.root, seed=args.seed, toy_n=args.toy_n)
     models = [(m, b, build_model(m, b, args.preset, args.seed, args.epochs, device))
-              for m in args.methods for b in args.bits]  # validate every name/bits before training
+              for m in args.methods for b in args.bits]  # validate every name/bits before loading data
+    ds = load_dataset(args.data, root=args.root, seed=args.seed, toy_n=args.toy_n)
     rows = []
     if not args.json:
         print(_format_row({c: c for c in _COLUMNS}), flush=True)
