@@ -227,3 +227,17 @@ def test_same_seed_same_model(tiny):
     b = TDH.small(bits=8, epochs=1, batch_size=64, device="cpu", eval_every=0).fit(tiny.train, progress=False)
     np.testing.assert_array_equal(a.encode_text(tiny.query.texts), b.encode_text(tiny.query.texts))
     assert a.history[0]["loss/total"] == b.history[0]["loss/total"]
+
+
+def test_cli_trains_tdh(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "hashnotes", "train", "tdh", "--toy-n", "300", "--bits", "8",
+                          "--epochs", "1", "--threads", "1", "--json", "--save-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert len(rows) == 1 and 0.0 <= rows[0]["map_i2t"] <= 1.0 and 0.0 <= rows[0]["map_t2i"] <= 1.0
+    assert any(p.suffix == ".pt" for p in tmp_path.iterdir())
