@@ -90,6 +90,7 @@ def test_paper_preset_and_schedule():
 
 
 def test_paper_networks_shapes_and_tanh_range():
+    torch.manual_seed(0)
     model = CDHCR.paper(bits=16, image_size=64, image_hidden=32, text_hidden=(16, 16))
     image_net, text_net = model.build_networks(DataSpec((3, 32, 32), 20, 5))
     x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
@@ -98,7 +99,8 @@ def test_paper_networks_shapes_and_tanh_range():
         zi = model.output_activation(image_net(x))
         zt = model.output_activation(text_net(torch.rand(2, 20)))
     assert zi.shape == (2, 16) and zt.shape == (2, 16)
-    assert bool((zi.abs() < 1).all()) and bool((zt.abs() < 1).all())
+    # tanh range (a randomly initialised ResNet can saturate float32 tanh to exactly 1)
+    assert bool((zi.abs() <= 1).all()) and bool((zt.abs() <= 1).all())
     assert sum(isinstance(m, torch.nn.Linear) for m in text_net.modules()) == 3
 
 
