@@ -72,43 +72,10 @@ def _check_bits(bits) -> int:
 
 
 def _metric_fns():
-    """(mean_average_precision, precision_at_radius) from hashnotes.metrics, or the private fallback."""
-    try:
-        from . import metrics
+    """(mean_average_precision, precision_at_radius) from :mod:`hashnotes.metrics`."""
+    from . import metrics
 
-        return metrics.mean_average_precision, metrics.precision_at_radius
-    except (ImportError, AttributeError):  # pragma: no cover - until metrics.py is committed
-        return _fallback_map, _fallback_p_at_r
-
-
-def _hamming(q: np.ndarray, r: np.ndarray) -> np.ndarray:
-    c = q.shape[1]
-    return ((c - q.astype(np.int32) @ r.astype(np.int32).T) // 2).astype(np.int32)
-
-
-def _fallback_map(query_codes, db_codes, query_labels, db_labels, **_):
-    """mAP@all with stable ties (database index order); queries without relevant items count 0."""
-    aps = []
-    for s in range(0, len(query_codes), 256):
-        d = _hamming(query_codes[s:s + 256], db_codes)
-        rel = (query_labels[s:s + 256].astype(np.float32) @ db_labels.T.astype(np.float32)) > 0
-        order = np.argsort(d, axis=1, kind="stable")
-        r = np.take_along_axis(rel, order, axis=1)
-        hits = np.cumsum(r, axis=1)
-        ranks = np.arange(1, r.shape[1] + 1)
-        num = (hits / ranks * r).sum(1)
-        tot = r.sum(1)
-        aps.append(np.where(tot > 0, num / np.maximum(tot, 1), 0.0))
-    return float(np.concatenate(aps).mean())
-
-
-def _fallback_p_at_r(query_codes, db_codes, query_labels, db_labels, radius=2, **_):
-    d = _hamming(query_codes, db_codes)
-    rel = (query_labels.astype(np.float32) @ db_labels.T.astype(np.float32)) > 0
-    ret = d <= radius
-    n_ret = ret.sum(1)
-    p = np.where(n_ret > 0, (ret & rel).sum(1) / np.maximum(n_ret, 1), 0.0)
-    return float(p.mean())
+    return metrics.mean_average_precision, metrics.precision_at_radius
 
 
 # --------------------------------------------------------------------------------------------- config/state
