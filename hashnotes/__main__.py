@@ -44,9 +44,16 @@ def load_dataset(name: str, root=None, seed: int = 0, toy_n: int = 10000):
         return data.toy(n=toy_n, seed=seed)
     if name == "wiki":
         return data.wiki(root=root, seed=seed)
-    loader = {"mirflickr25k": data.mirflickr25k, "nuswide": data.nuswide, "iapr": data.iapr,
-              "mscoco": data.mscoco}[name]
-    return loader(root=root, seed=seed)
+    if name == "mirflickr25k":  # training needs pixels: the loader explains where IAll is looked for
+        ds = data.mirflickr25k(root=root, seed=seed, images="pixels")
+    else:
+        ds = {"nuswide": data.nuswide, "iapr": data.iapr, "mscoco": data.mscoco}[name](root=root, seed=seed)
+    import numpy as np
+
+    if np.ndim(ds.train.images) not in (2, 4):
+        raise ValueError(f"--data {name}: the files under {root!r} give no image pixels or features "
+                         f"(images have shape {np.shape(ds.train.images)}); training needs them")
+    return ds
 
 
 def build_model(method: str, bits: int, preset: str, seed: int, epochs=None, device: str = "auto"):
