@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
+from .. import similarity
 from ..codes import sign
 from ..losses.regularizers import bit_balance, quantization
 from ..losses.triplet import TDHTripletTerms, TripletMiner, triplet_deltas
@@ -137,10 +138,13 @@ class GraphBStep:
         return sign(self.relaxed(F, G)).to(dtype=F.dtype, device=F.device)
 
 
+def _as_numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
 def _laplacian_dense(labels) -> torch.Tensor:
-    lab = _labels_tensor(labels, torch.float64, "cpu")
-    S = (lab @ lab.T > 0).to(torch.float64)
-    return torch.diag(S.sum(1)) - S
+    """Dense ``L = D - S`` in float64 (tiny n: the brute-force B), built by :func:`hashnotes.similarity.laplacian`."""
+    return torch.from_numpy(similarity.laplacian(_as_numpy(labels), dtype=np.float64))
 
 
 def b_objective(B, F, G, L, gamma: float, beta: float) -> torch.Tensor:
@@ -176,21 +180,13 @@ def exact_b_bruteforce(F, G, labels, beta_over_gamma: float) -> torch.Tensor:
     return grid[best].T.contiguous()
 
 
-def laplacian_quadratic(B, labels, chunk: int = 2048) -> float:
-    """``tr(B^T L B) = 1/2 sum_ij S_ij ||b_i - b_j||^2`` without forming L (chunks of ``chunk`` rows of S).
+def laplacian_quadratic(B, labels) -> float:
+    """``tr(B^T L B) = 1/2 sum_ij S_ij ||b_i - b_j||^2`` as a float, for numpy or torch ``B`` and labels.
 
-    Uses ``tr(B^T L B) = sum_i D_ii ||b_i||^2 - sum_ij S_ij b_i^T b_j``; memory ``O(chunk * n)``.
+    A thin wrapper over :func:`hashnotes.similarity.laplacian_quadratic` (which never forms ``L``) that
+    accepts the trainer's torch buffers together with numpy labels.
     """
-    B = torch.as_tensor(B, dtype=torch.float64)
-    lab = _labels_tensor(labels, torch.float32, B.device)
-    if B.ndim != 2 or B.shape[0] != lab.shape[0]:
-        raise ValueError(f"B must be (n, c) with n = {lab.shape[0]} rows (the labels), got {tuple(B.shape)}")
-    total = 0.0
-    for s in range(0, lab.shape[0], chunk):
-        S = (lab[s:s + chunk] @ lab.T > 0).to(torch.float64)
-        Bs = B[s:s + chunk]
-        total += float((S.sum(1) * (Bs ** 2).sum(1)).sum() - (Bs * (S @ B)).sum())
-    return total
+    return float(similarity.laplacian_quadratic(_as_numpy(B).astype(np.float64), _as_numpy(labels)))
 
 
 # ------------------------------------------------------------------------------------------------ model
