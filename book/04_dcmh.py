@@ -236,7 +236,7 @@ print(f"sign(F+G) is the best of all {len(all_B)} binary matrices")
 # a learning rate falling from $10^{-1.5}$ to $10^{-3}$ over 500 epochs.
 
 # %%
-ds = data.toy(n=1500, seed=0)
+ds = data.toy(n=1200, seed=0)
 print({k: len(getattr(ds, k).ids) for k in ("train", "val", "query", "database")})
 plots.show_pairs(ds.train.images[:4], [", ".join(np.array(ds.vocab)[ds.train.texts[i] > 0][:6]) for i in range(4)],
                  [", ".join(np.array(ds.label_names)[ds.train.labels[i] > 0]) for i in range(4)])
@@ -324,7 +324,7 @@ else:
     order = np.random.default_rng(0).permutation(len(P.ids))
     q_idx, db_idx = np.sort(order[:100]), np.sort(order[100:])
     mq, mdb = P.subset(q_idx), P.subset(db_idx)
-    real = DCMH.small(bits=BITS, epochs=6, batch_size=32, small_width=8, image_size=32).fit(mdb, progress=True)
+    real = DCMH.small(bits=BITS, epochs=5, batch_size=32, small_width=8, image_size=32).fit(mdb, progress=True)
     rq_t, rd_i = real.encode_text(mq.texts), real.encode_image(mdb.images)
     rq_i, rd_t = real.encode_image(mq.images), real.encode_text(mdb.texts)
     rng = np.random.default_rng(1)
@@ -345,13 +345,13 @@ else:
 # ## How γ, η and the code length matter
 #
 # The static figure below is computed here on a reduced problem so the page builds quickly: 500 toy pairs
-# (200 for training), 4 epochs per run and no validation. One parameter varies at a time, the others stay
+# (200 for training), 3 epochs per run and no validation. One parameter varies at a time, the others stay
 # at γ = η = 1 and 16 bits. Each point is one training run, so these numbers are noisier and lower than in
 # the table above.
 
 # %%
 small_ds = data.toy(n=500, seed=1)
-SWEEP = dict(epochs=4, batch_size=32, small_width=8, eval_every=0)
+SWEEP = dict(epochs=3, batch_size=32, small_width=8, eval_every=0)
 sweep = {"gamma": [0.1, 1.0, 10.0], "eta": [0.1, 1.0, 10.0], "bits": [8, 16, 32]}
 cache = {}  # (gamma, eta, bits) -> (I->T, T->I); the default point is shared by the three sweeps
 for param, values in sweep.items():
