@@ -16,7 +16,7 @@ import torch.nn.functional as nnf
 
 from .regularizers import bit_balance, check_finite, quantization
 
-__all__ = ["similarity", "dcmh_theta", "dcmh_nll", "dcmh_nll_full", "dcmh_objective", "dcmh_gradients"]
+__all__ = ["dcmh_theta", "dcmh_nll", "dcmh_nll_full", "dcmh_objective", "dcmh_gradients"]
 
 
 def _t(x, name: str, dtype=None) -> torch.Tensor:
@@ -27,15 +27,6 @@ def _t(x, name: str, dtype=None) -> torch.Tensor:
     if dtype is not None:
         x = x.to(dtype)
     return x
-
-
-def similarity(labels_a, labels_b) -> torch.Tensor:
-    """``S[i, j] = 1`` when item ``i`` of ``labels_a`` and item ``j`` of ``labels_b`` share a label (float)."""
-    la = _t(labels_a, "labels_a").float()
-    lb = _t(labels_b, "labels_b").float().to(la.device)
-    if la.ndim != 2 or lb.ndim != 2 or la.shape[1] != lb.shape[1]:
-        raise ValueError(f"labels must be (n, l) with the same l, got {tuple(la.shape)} and {tuple(lb.shape)}")
-    return (la @ lb.T > 0).to(la.dtype)
 
 
 def dcmh_theta(F: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
