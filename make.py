@@ -86,9 +86,16 @@ def setup() -> None:
 def test() -> int:
     """Every unit test plus every chapter notebook, in one pytest call."""
     setup()
+    # Two pytest workers share the machine; one math thread each avoids oversubscribing the cores
+    # (two notebooks training at once with 2 threads each ran 2-5x slower and could hit the cell timeout).
+    # A caller's own setting wins.
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
     rc = run(
         [VPY, "-m", "pytest", "-n", "2", "--nbmake", "--nbmake-timeout=300", "tests", "book"],
         cwd=ROOT,
+        env=env,
     )
     if rc == 5:
         say("test: pytest collected no tests; treating that as a failure")
