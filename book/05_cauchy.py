@@ -313,12 +313,7 @@ def codes(model):
 def precision_by_radius(model):
     """Per-query precision within radius r = 0..c (empty ball = 0), I->T and T->I."""
     qi, qt, di, dt = codes(model)
-    out = []
-    for q, db in ((qi, dt), (qt, di)):
-        cnt, rel = metrics.distance_counts(q, db, QL, DL)
-        ret, hit = np.cumsum(cnt, axis=1), np.cumsum(rel, axis=1)
-        out.append(np.where(ret > 0, hit / np.maximum(ret, 1), 0.0).mean(axis=0))
-    return out
+    return [metrics.precision_radius_curve(q, db, QL, DL) for q, db in ((qi, dt), (qt, di))]
 
 
 def scores(model):

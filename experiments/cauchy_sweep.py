@@ -21,10 +21,9 @@ from hashnotes import data, methods, metrics
 
 def radius_stats(q, db, ql, dl):
     """Per-query precision within radius r for r = 0..c, and the fraction of empty radius-2 balls."""
-    cnt, rel = metrics.distance_counts(q, db, ql, dl)
-    ret, hit = np.cumsum(cnt, axis=1), np.cumsum(rel, axis=1)
-    prec = np.where(ret > 0, hit / np.maximum(ret, 1), 0.0).mean(axis=0)
-    return prec, float((ret[:, min(2, cnt.shape[1] - 1)] == 0).mean())
+    cnt, _ = metrics.distance_counts(q, db, ql, dl)
+    empty = float((np.cumsum(cnt, axis=1)[:, min(2, cnt.shape[1] - 1)] == 0).mean())
+    return metrics.precision_radius_curve(q, db, ql, dl), empty
 
 
 def scores(model, ds):

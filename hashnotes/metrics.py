@@ -39,6 +39,7 @@ __all__ = [
     "pr_curve",
     "PRCurve",
     "precision_at_radius",
+    "precision_radius_curve",
     "precision_at_k",
     "distance_counts",
 ]
@@ -480,6 +481,31 @@ def pr_curve(query_codes, db_codes, query_labels, db_labels) -> PRCurve:
     return PRCurve(np.arange(c + 1, dtype=np.int64), precision.astype(np.float64), recall.astype(np.float64))
 
 
+def precision_radius_curve(query_codes, db_codes, query_labels, db_labels, mode="per_query") -> np.ndarray:
+    """Precision of hash lookup within every Hamming radius ``r = 0..c``, in one counting pass.
+
+    Parameters
+    ----------
+    mode : {"per_query", "pooled"}
+        As in :func:`precision_at_radius`: ``"per_query"`` averages #relevant/#retrieved over queries with
+        0 for an empty ball; ``"pooled"`` divides the relevant by the retrieved summed over all queries
+        (0 where no query retrieves anything).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (c + 1,)
+        Entry ``r`` is :func:`precision_at_radius` with ``radius=r``.
+    """
+    if mode not in ("per_query", "pooled"):
+        raise ValueError(f"mode must be 'per_query' or 'pooled', got {mode!r}")
+    cnt, rel = _counts(*_prepare(query_codes, db_codes, query_labels, db_labels))
+    ret, hit = np.cumsum(cnt, axis=1), np.cumsum(rel, axis=1)
+    if mode == "pooled":
+        total, hits = ret.sum(axis=0), hit.sum(axis=0)
+        return np.where(total > 0, hits / np.maximum(total, 1), 0.0)
+    return np.where(ret > 0, hit / np.maximum(ret, 1), 0.0).mean(axis=0)
+
+
 def precision_at_radius(query_codes, db_codes, query_labels, db_labels, radius=2, mode="per_query") -> float:
     """Precision of hash lookup within Hamming radius ``radius`` (items with ``d_H <= radius``).
 
@@ -496,20 +522,10 @@ def precision_at_radius(query_codes, db_codes, query_labels, db_labels, radius=2
     -------
     float
     """
-    if mode not in ("per_query", "pooled"):
-        raise ValueError(f"mode must be 'per_query' or 'pooled', got {mode!r}")
     if isinstance(radius, (bool, np.bool_)) or not isinstance(radius, numbers.Integral) or radius < 0:
         raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
-    qp, dp, ql, dl, c = _prepare(query_codes, db_codes, query_labels, db_labels)
-    cnt, rel = _counts(qp, dp, ql, dl, c)
-    r = min(int(radius), c)
-    ret = cnt[:, : r + 1].sum(axis=1)
-    hit = rel[:, : r + 1].sum(axis=1)
-    if mode == "pooled":
-        total = ret.sum()
-        return float(hit.sum() / total) if total > 0 else 0.0
-    per_query = np.where(ret > 0, hit / np.maximum(ret, 1), 0.0)
-    return float(per_query.mean())
+    curve = precision_radius_curve(query_codes, db_codes, query_labels, db_labels, mode=mode)
+    return float(curve[min(int(radius), len(curve) - 1)])
 
 
 def precision_at_k(query_codes, db_codes, query_labels, db_labels, ks) -> np.ndarray:

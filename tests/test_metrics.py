@@ -286,6 +286,11 @@ def test_pr_radius_topk_match_reference(seed, c):
         for mode in ("per_query", "pooled"):
             got = metrics.precision_at_radius(qB, rB, qL, rL, radius=radius, mode=mode)
             assert got == pytest.approx(ref_precision_at_radius(qB, rB, qL, rL, radius, mode), abs=1e-12)
+    for mode in ("per_query", "pooled"):
+        curve = metrics.precision_radius_curve(qB, rB, qL, rL, mode=mode)
+        assert curve.shape == (c + 1,)
+        np.testing.assert_allclose(curve, [ref_precision_at_radius(qB, rB, qL, rL, r, mode) for r in range(c + 1)],
+                                   atol=1e-12)
     ks = [1, 7, 50, 3]
     np.testing.assert_allclose(metrics.precision_at_k(qB, rB, qL, rL, ks), ref_precision_at_k(qB, rB, qL, rL, ks),
                                atol=1e-12)

@@ -1,0 +1,40 @@
+"""The short seeded fits behind ``tests/data/method_codes.npz`` (shared by the test and its generator)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hashnotes.data.base import PairSet
+
+N_TRAIN, N_VAL, N_QUERY = 160, 40, 40
+CASES = ("dcmh", "cdhcr", "tdh")
+
+
+def make_inputs() -> dict:
+    """A 240-pair toy sample (images 3x16x16), cut into train / val / query by position."""
+    from hashnotes import data
+
+    ds = data.toy(n=1000, image_size=16, seed=3)
+    pool = ds.database
+    imgs = np.asarray(pool.images[:N_TRAIN + N_VAL + N_QUERY])
+    return {"images": imgs, "texts": np.asarray(pool.texts[:len(imgs)]),
+            "labels": np.asarray(pool.labels[:len(imgs)])}
+
+
+def _pairs(inputs: dict, lo: int, hi: int) -> PairSet:
+    return PairSet(images=inputs["images"][lo:hi], texts=inputs["texts"][lo:hi], labels=inputs["labels"][lo:hi],
+                   ids=np.arange(lo, hi, dtype=np.int64))
+
+
+def fit_and_encode(name: str, inputs: dict) -> dict:
+    """Fit ``name``'s small preset for 3 epochs (16 bits, seed 5, validation every epoch) and encode."""
+    from hashnotes import methods
+
+    torch.set_num_threads(1)
+    train = _pairs(inputs, 0, N_TRAIN)
+    val = _pairs(inputs, N_TRAIN, N_TRAIN + N_VAL)
+    query = _pairs(inputs, N_TRAIN + N_VAL, N_TRAIN + N_VAL + N_QUERY)
+    model = methods.get(name).small(bits=16, epochs=3, seed=5, batch_size=32, eval_every=1, device="cpu")
+    model.fit(train, val=val, device="cpu", progress=False)
+    return {"image": model.encode_image(query.images), "text": model.encode_text(query.texts),
+            "best_epoch": np.asarray(model.best_epoch)}
