@@ -20,6 +20,7 @@ _SUBMODULES = (
     "train",
     "plots",
     "widgets",
+    "provenance",
 )
 
 __all__ = ["__version__", *_SUBMODULES]
