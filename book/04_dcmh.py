@@ -102,7 +102,7 @@ print("naive :", naive.tolist())
 print("stable:", stable.tolist())
 for s in (0.0, 1.0):  # -log p from eq-dcmh-lik, per pair, vs the package's term
     ref = -(s * torch.log(torch.sigmoid(th.double())) + (1 - s) * torch.log(1 - torch.sigmoid(th.double())))
-    pkg = torch.stack([pairwise.dcmh_nll(t.view(1, 1) * 2, torch.ones(1, 1), torch.full((1, 1), s)) for t in th])
+    pkg = torch.stack([pairwise.nll(t.view(1, 1) * 2, torch.ones(1, 1), torch.full((1, 1), s)) for t in th])
     finite = torch.isfinite(ref)
     assert torch.isfinite(pkg).all()
     assert torch.allclose(pkg.double()[finite], ref[finite], atol=1e-4)
@@ -138,7 +138,7 @@ Theta = 0.5 * F @ G.T
 J_nll = -(S * Theta - torch.log1p(torch.exp(Theta))).sum()      # fine here: |Theta| is small
 J_quant = gamma * (((B - F) ** 2).sum() + ((B - G) ** 2).sum())
 J_bal = eta * ((F.sum(0) ** 2).sum() + (G.sum(0) ** 2).sum())
-pkg = pairwise.dcmh_objective(F, G, B, S, gamma, eta)
+pkg = pairwise.objective(F, G, B, S, gamma, eta)
 for name, mine in (("nll", J_nll), ("quantization", J_quant), ("balance", J_bal)):
     assert torch.allclose(mine, pkg[name]), name
 print({k: round(float(v), 4) for k, v in pkg.items()})
@@ -166,8 +166,8 @@ dF_scratch = 0.5 * A @ G + 2 * gamma * (F - B) + 2 * eta * F.sum(0, keepdim=True
 dG_scratch = 0.5 * A.T @ F + 2 * gamma * (G - B) + 2 * eta * G.sum(0, keepdim=True).expand_as(G)
 
 Fv, Gv = F.clone().requires_grad_(True), G.clone().requires_grad_(True)
-pairwise.dcmh_objective(Fv, Gv, B, S, gamma, eta)["total"].backward()
-dF_pkg, dG_pkg = pairwise.dcmh_gradients(F, G, B, S, gamma, eta)
+pairwise.objective(Fv, Gv, B, S, gamma, eta)["total"].backward()
+dF_pkg, dG_pkg = pairwise.gradients(F, G, B, S, gamma, eta)
 assert torch.allclose(dF_scratch, Fv.grad, atol=1e-12) and torch.allclose(dG_scratch, Gv.grad, atol=1e-12)
 assert torch.allclose(dF_pkg, Fv.grad, atol=1e-12) and torch.allclose(dG_pkg, Gv.grad, atol=1e-12)
 print("max |closed form - autograd| =", float((dF_scratch - Fv.grad).abs().max()))
@@ -198,7 +198,7 @@ F3 = torch.randn(n, c, generator=g, dtype=torch.float64)
 G3 = torch.randn(n, c, generator=g, dtype=torch.float64)
 S3 = torch.eye(n, dtype=torch.float64)
 all_B = torch.tensor(list(itertools.product([-1.0, 1.0], repeat=n * c)), dtype=torch.float64).view(-1, n, c)
-J_all = torch.stack([pairwise.dcmh_objective(F3, G3, b, S3)["total"] for b in all_B])
+J_all = torch.stack([pairwise.objective(F3, G3, b, S3)["total"] for b in all_B])
 B_brute = all_B[int(torch.argmin(J_all))]
 B_closed = torch.where(F3 + G3 >= 0, 1.0, -1.0).double()
 assert torch.equal(B_brute, B_closed)

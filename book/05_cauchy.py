@@ -277,9 +277,9 @@ print("identity and B-step: ok")
 # %% [markdown]
 # ## Training CDHCR on the toy data
 #
-# `methods.CDHCR` is DCMH's trainer with four hooks changed: tanh outputs, RMSprop with a halving
-# schedule, the Cauchy batch loss, and an objective without bit balance. Everything else (buffers,
-# text-then-image loops, B-step, validation model selection) is the shared `train.AlternatingHashing`.
+# `methods.CDHCR` runs on the same alternating loop as DCMH (`train.AlternatingHashing`: buffers,
+# text-then-image loops, B-step, validation model selection) and writes only what differs: tanh outputs,
+# RMSprop with a halving schedule, the Cauchy batch loss, and an objective without bit balance.
 # One more difference is deliberate: the buffers start random, not at zero as in DCMH-MATLAB. With
 # $\mathbf F=\mathbf G=\mathbf 0$ every cosine distance is $c/2$ (no likelihood gradient at all) and
 # $\mathbf B=\operatorname{sign}(\mathbf 0)=+\mathbf 1$, so the first epoch pulls every output towards the

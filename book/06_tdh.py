@@ -47,10 +47,10 @@ import torch
 import torch.nn.functional as nnf
 from tqdm.auto import tqdm
 
-from hashnotes import data, methods, metrics, plots, widgets
+from hashnotes import data, methods, metrics, plots, similarity, widgets
 from hashnotes.losses.triplet import (TDHTripletTerms, TripletLikelihoodLoss, TripletMiner, triplet_deltas,
-                                      triplet_query_grad, valid_triplet_mask)
-from hashnotes.methods.tdh import GraphBStep, b_objective, b_system_matrix, exact_b_bruteforce, laplacian_quadratic
+                                      triplet_gradients, valid_triplet_mask)
+from hashnotes.methods.tdh import GraphBStep, b_objective, b_system_matrix, exact_b_bruteforce
 
 torch.set_num_threads(1)
 rng = np.random.default_rng(0)
@@ -152,7 +152,7 @@ def grad_from_scratch(q, pos, neg, alpha):
 nnf.softplus(-triplet_deltas(query, pos, neg, 1.0)).sum().backward()
 scratch = grad_from_scratch(query.detach().numpy(), pos.numpy(), neg.numpy(), 1.0)
 assert np.allclose(scratch, query.grad.numpy(), atol=1e-12)
-assert np.allclose(scratch, triplet_query_grad(query.detach(), pos, neg, 1.0).numpy(), atol=1e-12)
+assert np.allclose(scratch, triplet_gradients(query.detach(), pos, neg, 1.0).numpy(), atol=1e-12)
 print("eq. (13)/(14), corrected sign: from scratch == autograd == package  (max |diff| "
       f"{np.abs(scratch - query.grad.numpy()).max():.1e})")
 
@@ -235,8 +235,8 @@ Bt = np.where(rng.random((8, 5)) < 0.5, -1.0, 1.0)
 S8 = (toy_labels @ toy_labels.T > 0).astype(float)
 L8 = np.diag(S8.sum(1)) - S8
 pairs = 0.5 * sum(S8[i, j] * np.sum((Bt[i] - Bt[j]) ** 2) for i in range(8) for j in range(8))
-assert np.isclose(pairs, np.trace(Bt.T @ L8 @ Bt)) and np.isclose(pairs, laplacian_quadratic(Bt, toy_labels))
-print(f"1/2 sum S_ij ||b_i - b_j||^2 = {pairs:.0f} = tr(B^T L B) (row-major) = laplacian_quadratic")
+assert np.isclose(pairs, np.trace(Bt.T @ L8 @ Bt)) and np.isclose(pairs, similarity.laplacian_quadratic(Bt, toy_labels))
+print(f"1/2 sum S_ij ||b_i - b_j||^2 = {pairs:.0f} = tr(B^T L B) (row-major) = similarity.laplacian_quadratic")
 
 # %% [markdown]
 # ## The closed-form B-step
@@ -399,7 +399,7 @@ flip, smooth, self_map = [], [], []
 for rt in tqdm(sweep, desc="beta/gamma"):
     Bq = GraphBStep(lab_tr, rt)(F_tr, G_tr) if rt > 0 else B0
     flip.append(float((Bq != B0).double().mean()))
-    smooth.append(laplacian_quadratic(Bq, lab_tr) / (4 * len(lab_tr)))
+    smooth.append(similarity.laplacian_quadratic(Bq.numpy(), lab_tr) / (4 * len(lab_tr)))
     codes_np = Bq.numpy().astype(np.int8)
     self_map.append(metrics.mean_average_precision(codes_np[:300], codes_np, lab_tr[:300], lab_tr))
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.3))

@@ -103,8 +103,7 @@ def run(args) -> list[dict]:
         if args.save_dir:
             from pathlib import Path
 
-            ext = ".npz" if method.lower() == "cca" else ".pt"
-            model.save(Path(args.save_dir) / f"{method.lower()}-{bits}{ext}")
+            model.save(Path(args.save_dir) / f"{method.lower()}-{bits}.pt")
         rows.append(row)
         print(json.dumps(row) if args.json else _format_row(row), flush=True)
     return rows

@@ -49,15 +49,23 @@ def _check_numeric(x: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} must be a numeric array, got dtype {x.dtype}")
 
 
-def check_finite(x, name: str) -> np.ndarray:
-    """Raise ``ValueError`` if ``x`` contains NaN or infinity; return it as a numpy array.
+def check_finite(x, name: str):
+    """Raise ``ValueError`` if ``x`` contains NaN or infinity; return ``x`` (the one finite-check).
 
     Parameters
     ----------
     x : array_like or torch.Tensor
+        A torch tensor is checked where it lives (no copy to the host) and returned as it is; anything
+        else is returned as a numpy array.
     name : str
         Argument name used in the error message.
     """
+    if _is_torch_tensor(x):
+        if x.is_floating_point() or x.is_complex():
+            finite = sys.modules["torch"].isfinite(x)
+            if not bool(finite.all()):
+                check_finite(x.detach().cpu().numpy(), name)  # same message, with the first bad entry
+        return x
     x = as_numpy(x)
     _check_numeric(x, name)
     if np.issubdtype(x.dtype, np.inexact):
@@ -70,6 +78,34 @@ def check_finite(x, name: str) -> np.ndarray:
             raise ValueError(f"{name} contains infinite values ({int(inf.sum())} entries, "
                              f"{_describe_bad(x, inf)}); shape {x.shape}")
     return x
+
+
+def check_int(value, name: str, minimum: int | None = 1) -> int:
+    """An integer (not a bool) that is at least ``minimum`` (no bound when None)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_number(value, name: str, minimum: float | None = 0.0, strict: bool = False,
+                 maximum: float | None = None) -> float:
+    """A finite real number (not a bool) that is ``>= minimum`` (``> minimum`` when ``strict``) and,
+    when given, ``< maximum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum}, got {value!r}")
+    if maximum is not None and value >= maximum:
+        raise ValueError(f"{name} must be < {maximum}, got {value!r}")
+    return float(value)
+
+
+def check_choice(value, name: str, choices) -> None:
+    """``value`` must be one of ``choices``."""
+    if value not in tuple(choices):
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
 
 
 def check_bits(bits) -> int:
@@ -134,7 +170,7 @@ def check_codes(x, name: str, bits: int | None = None) -> np.ndarray:
     return x.astype(np.int8, copy=False)
 
 
-def check_labels(x, name: str, n_rows: int | None = None, n_cols: int | None = None) -> np.ndarray:
+def check_labels(x, name: str, n_rows: int | None = None, n_cols: int | None = None):
     """Validate a multi-hot label matrix with entries in {0, 1}.
 
     Rows with no label are allowed (such an item is relevant to nothing).
@@ -149,18 +185,28 @@ def check_labels(x, name: str, n_rows: int | None = None, n_cols: int | None = N
 
     Returns
     -------
-    numpy.ndarray of uint8, shape (n, l)
+    numpy.ndarray of uint8, shape (n, l), or the torch tensor itself (checked on its device, not copied)
     """
-    x = as_numpy(x)
-    _check_numeric(x, name)
-    _check_2d_nonempty(x, name, "(n_items, n_labels)")
+    is_t = _is_torch_tensor(x)
+    if not is_t:
+        x = as_numpy(x)
+        _check_numeric(x, name)
+    shape = tuple(x.shape)
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be a 2-D array (n_items, n_labels), got shape {shape}")
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(f"{name} must be non-empty, got shape {shape}")
     check_finite(x, name)
-    if n_rows is not None and x.shape[0] != n_rows:
-        raise ValueError(f"{name} has {x.shape[0]} rows (shape {x.shape}) but {n_rows} were expected "
+    if n_rows is not None and shape[0] != n_rows:
+        raise ValueError(f"{name} has {shape[0]} rows (shape {shape}) but {n_rows} were expected "
                          "(one label row per code row)")
-    if n_cols is not None and x.shape[1] != n_cols:
-        raise ValueError(f"{name} has {x.shape[1]} label columns (shape {x.shape}) but {n_cols} were "
+    if n_cols is not None and shape[1] != n_cols:
+        raise ValueError(f"{name} has {shape[1]} label columns (shape {shape}) but {n_cols} were "
                          "expected (query and database labels must use the same label set)")
+    if is_t:
+        if x.dtype != sys.modules["torch"].bool and not bool(((x == 0) | (x == 1)).all()):
+            check_labels(x.detach().cpu().numpy(), name)  # raises with the first bad entry
+        return x
     if x.dtype != np.bool_:
         ok = (x == 0) | (x == 1)
         if not ok.all():

@@ -1,6 +1,6 @@
 """Retrieval metrics for binary codes: mAP@all / mAP@R, hash-lookup PR, precision@radius, top-k precision.
 
-Conventions (METHODS.md section 1.3):
+Conventions (the book's chapter "Evaluation" discusses each):
 
 * A database item is *relevant* to a query when they share at least one label.
 * Hamming ranking breaks ties **stably by database index** (``ties="stable"``, the MATLAB reference
@@ -30,8 +30,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from ._checks import check_codes, check_labels, check_same_width
-from .codes import _ctpop64, _pack01, _run_chunked
+from ._checks import as_numpy, check_codes, check_labels, check_same_width
+from .codes import _ctpop64, _hamming_row, _pack01, _run_chunked
 
 __all__ = [
     "mean_average_precision",
@@ -47,14 +47,6 @@ __all__ = [
 
 # --------------------------------------------------------------------------------------------------
 # numba kernels
-
-
-@numba.njit(cache=True, inline="always")
-def _dist(qp, i, dp, j):
-    d = 0
-    for w in range(qp.shape[1]):
-        d += _ctpop64(qp[i, w] ^ dp[j, w])
-    return d
 
 
 @numba.njit(cache=True, inline="always")
@@ -78,7 +70,7 @@ def _fill(qp, dp, ql, dl, i, buf):
             buf[j] = 2 * np.int16(_ctpop64(q0 ^ d0[j])) + np.int16((l0 & e0[j]) != 0)
     else:
         for j in range(nd):
-            buf[j] = 2 * _dist(qp, i, dp, j) + _shares(ql, i, dl, j)
+            buf[j] = 2 * _hamming_row(qp, i, dp, j) + _shares(ql, i, dl, j)
 
 
 @numba.njit(cache=True, inline="always")
@@ -146,7 +138,7 @@ def _stable_chunk(qp, dp, ql, dl, c, k, want_ap, ap, n_rel, ks, topk_hits, ch, n
                 m += np.int64((l0 & dl[j, 0]) != 0)  # keep the record only if relevant
         else:
             for j in range(nd):
-                d = np.int64(_dist(qp, i, dp, j))
+                d = np.int64(_hamming_row(qp, i, dp, j))
                 before = cnt[d]
                 cnt[d] = before + 1
                 rec[m] = (before << 16) | d
@@ -305,8 +297,8 @@ def _prepare(query_codes, db_codes, query_labels, db_labels):
     qb = check_codes(query_codes, "query_codes")
     db = check_codes(db_codes, "db_codes")
     check_same_width(qb, db, "query_codes", "db_codes")
-    ql = check_labels(query_labels, "query_labels", n_rows=qb.shape[0])
-    dl = check_labels(db_labels, "db_labels", n_rows=db.shape[0], n_cols=ql.shape[1])
+    ql = check_labels(as_numpy(query_labels), "query_labels", n_rows=qb.shape[0])
+    dl = check_labels(as_numpy(db_labels), "db_labels", n_rows=db.shape[0], n_cols=ql.shape[1])
     return _pack01(qb > 0), _pack01(db > 0), _pack01(ql != 0), _pack01(dl != 0), qb.shape[1]
 
 
@@ -373,7 +365,7 @@ def average_precision(query_codes, db_codes, query_labels, db_labels, top_k=None
     db_labels : array_like, shape (n_db, l), multi-hot {0, 1}
     top_k : int or None
         ``None``: AP over the whole ranking. ``R``: AP@R, normalised by the relevant items within
-        the top R (METHODS.md 1.3); ``R > n_db`` is the same as ``None``.
+        the top R (DCMH's and DeepHash's convention); ``R > n_db`` is the same as ``None``.
     ties : {"stable", "average"}
         ``"stable"``: rank by (Hamming distance, database index), as MATLAB's stable ``sort``.
         ``"average"``: exact expectation of AP (or AP@R) over all orders of the tied items.
@@ -422,7 +414,7 @@ def mean_average_precision(query_codes, db_codes, query_labels, db_labels, top_k
     """Mean of :func:`average_precision` over the queries (mAP@all, or mAP@R with ``top_k=R``).
 
     Parameters and conventions are those of :func:`average_precision`. The golden case of
-    METHODS.md 1.3 gives 0.7041667 with ``ties="stable"`` and 0.6013021 with ``ties="average"``.
+    The toy case of DCMH's ``calc_hammingranking.py`` gives 0.7041667 with ``ties="stable"`` and 0.6013021 with ``ties="average"``.
 
     Returns
     -------

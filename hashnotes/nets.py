@@ -5,7 +5,7 @@ Every network starts with a :class:`Preprocess` module, so raw inputs (uint8 pix
 counts) are converted the same way for every method and stored with the weights.
 
 CNN-F follows Chatfield et al., "Return of the devil in the details", BMVC 2014, as used by DCMH
-(Jiang & Li, CVPR 2017); see METHODS.md section 2.3 for the layer table.
+(Jiang & Li, CVPR 2017, Table 1).
 """
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def _init_normal(layer: nn.Linear | nn.Conv2d, std: float) -> None:
 
 # --------------------------------------------------------------------------------------------- CNN-F
 class CNNF(nn.Module):
-    """CNN-F (VGG-F) with a linear ``bits``-dimensional fc8, as in DCMH (METHODS.md section 2.3).
+    """CNN-F (VGG-F) with a linear ``bits``-dimensional fc8, as in DCMH (Jiang & Li, CVPR 2017, Table 1).
 
     conv1 64x11x11/4 + ReLU + LRN + (pad 0,1,0,1) + maxpool 3/2; conv2 256x5x5 pad 2 + ReLU + LRN +
     maxpool 3/2; conv3-5 256x3x3 pad 1 + ReLU, maxpool 3/2 after conv5; fc6, fc7 4096 + ReLU
@@ -407,9 +407,3 @@ class FeatureMLP(_MLP):
     def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int] = (4096,), dropout: float = 0.0,
                  activation: str = "relu", init_std: float | None = None):
         super().__init__(in_dim, out_dim, hidden, dropout, activation, init_std)
-
-
-def count_parameters(net: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return int(sum(p.numel() for p in net.parameters() if p.requires_grad))
-

@@ -36,7 +36,7 @@ def environment_record() -> dict:
 
     return {
         "hashnotes": __version__,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "numpy": np.__version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),

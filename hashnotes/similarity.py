@@ -1,11 +1,11 @@
 """Label similarity: S, shared-label counts, degrees, the graph Laplacian and tr(B^T L B).
 
-Two items are similar when they share at least one label, ``S_ij = 1[L_i . L_j > 0]`` (METHODS §1.1;
-DCMH §4.1). Every function takes numpy arrays *or* torch tensors and returns the same kind (torch
+Two items are similar when they share at least one label, ``S_ij = 1[L_i . L_j > 0]`` (DCMH, Jiang & Li
+2017, section 4.1). Every function takes numpy arrays *or* torch tensors and returns the same kind (torch
 results stay on the input's device).
 
-Memory: for multi-label data S and the Laplacian ``L = D - S`` are dense (METHODS §5.7: most
-MIRFLICKR pairs share a label), so :func:`degrees` and :func:`laplacian_quadratic` never build an
+Memory: for multi-label data S and the Laplacian ``L = D - S`` are dense (most MIRFLICKR pairs
+share a label), so :func:`degrees` and :func:`laplacian_quadratic` never build an
 ``n x n`` matrix. They group the items by their distinct label rows (``U`` groups, usually far fewer
 than ``n``) and work on ``U x U`` blocks, chunked; only :func:`similarity`, :func:`shared_label_counts`
 and :func:`laplacian` return dense matrices, because the caller asked for one.
@@ -85,11 +85,15 @@ def similarity(labels_a, labels_b=None, dtype=None):
     array or tensor, shape (na, nb)
     """
     La, Lb, is_t = _pair(labels_a, labels_b)
+    step = _rows_per_block(Lb.shape[0])  # rows per block: temporaries stay ~16 MB beside the output
     if is_t:
         t = _torch()
-        return (La @ Lb.T > 0).to(t.float32 if dtype is None else _torch_dtype(dtype))
+        out = t.empty((La.shape[0], Lb.shape[0]), dtype=t.float32 if dtype is None else _torch_dtype(dtype),
+                      device=La.device)
+        for i in range(0, La.shape[0], step):
+            out[i:i + step] = La[i:i + step] @ Lb.T > 0
+        return out
     out = np.empty((La.shape[0], Lb.shape[0]), dtype=np.uint8 if dtype is None else dtype)
-    step = _rows_per_block(Lb.shape[0])
     for i in range(0, La.shape[0], step):
         out[i:i + step] = La[i:i + step] @ Lb.T > 0
     return out

@@ -26,15 +26,28 @@ def _pairs(inputs: dict, lo: int, hi: int) -> PairSet:
                    ids=np.arange(lo, hi, dtype=np.int64))
 
 
+def one_thread() -> None:
+    """One torch thread for the whole fit: the metric kernels are run once first, so that starting their
+    thread pool cannot change torch's thread count in the middle of a fit."""
+    from hashnotes import metrics
+
+    codes = np.array([[1, -1], [-1, 1]], dtype=np.int8)
+    metrics.mean_average_precision(codes, codes, np.eye(2, dtype=np.uint8), np.eye(2, dtype=np.uint8))
+    torch.set_num_threads(1)
+
+
 def fit_and_encode(name: str, inputs: dict) -> dict:
-    """Fit ``name``'s small preset for 3 epochs (16 bits, seed 5, validation every epoch) and encode."""
+    """Fit ``name``'s small preset for 3 epochs (16 bits, seed 5, validation every epoch, one thread) and
+    encode the query items."""
     from hashnotes import methods
 
-    torch.set_num_threads(1)
+    one_thread()
     train = _pairs(inputs, 0, N_TRAIN)
     val = _pairs(inputs, N_TRAIN, N_TRAIN + N_VAL)
     query = _pairs(inputs, N_TRAIN + N_VAL, N_TRAIN + N_VAL + N_QUERY)
     model = methods.get(name).small(bits=16, epochs=3, seed=5, batch_size=32, eval_every=1, device="cpu")
     model.fit(train, val=val, device="cpu", progress=False)
+    if torch.get_num_threads() != 1:
+        raise RuntimeError(f"the fit changed torch's thread count to {torch.get_num_threads()}")
     return {"image": model.encode_image(query.images), "text": model.encode_text(query.texts),
             "best_epoch": np.asarray(model.best_epoch)}

@@ -115,15 +115,15 @@ def test_closed_form_gradients_match_central_differences():
 
 @pytest.mark.parametrize("distance", ["cosine", "inner"])
 def test_batch_loss_gradient_is_rows_of_full_gradient(distance):
-    """The mini-batch loss times n*b has exactly the batch rows of dJ/dF as its gradient."""
+    """The mini-batch terms have exactly the batch rows of dJ/dF as their gradient."""
     F, G, S = _random_problem(n=8, m=8, c=6, seed=9)
     B = _binary(F.shape, 10)
     p = cauchy.similar_fraction(S)
     W = cauchy.dch_weights(S, p)
     idx = torch.tensor([1, 4, 6])
     out = F[idx].clone().requires_grad_()
-    loss = cauchy.batch_loss(out, G, B[idx], S[idx], 10.0, 1.0, distance, W[idx])
-    (g,) = torch.autograd.grad(loss * (8 * 3), out)
+    loss = cauchy.batch_loss(out, G, B[idx], S[idx], 10.0, 1.0, distance, W[idx])["total"]
+    (g,) = torch.autograd.grad(loss, out)
     dF, _ = cauchy.gradients(F, G, B, S, 10.0, 1.0, distance, W)
     torch.testing.assert_close(g, dF[idx], rtol=1e-9, atol=1e-10)
     # and the batch weights built from the global fraction are the rows of the full weights
@@ -155,7 +155,7 @@ def test_finite_when_phi_goes_to_zero_and_at_zero_vectors(distance, dtype):
         assert abs(float(phi[1, 0]) - c / 2) < 1e-5 and abs(float(phi[2, 2]) - c / 2) < 1e-5
     # the batch loss too
     out = F[:2].clone().requires_grad_()
-    loss = cauchy.batch_loss(out, G, B[:2], S[:2], 10.0, 1.0, distance)
+    loss = cauchy.batch_loss(out, G, B[:2], S[:2], 10.0, 1.0, distance)["total"]
     (g,) = torch.autograd.grad(loss, out)
     assert bool(torch.isfinite(loss)) and bool(torch.isfinite(g).all())
 
@@ -221,3 +221,20 @@ def test_bad_input_raises_clear_errors():
         cauchy.dch_weights(torch.ones(3, 3))
     with pytest.raises(ValueError, match="B_batch"):
         cauchy.batch_loss(F[:2], G, B[:3], S[:2])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_objective_from_labels_in_chunks_equals_dense(weighted):
+    g = torch.Generator().manual_seed(21)
+    n, c = 37, 6
+    F, G = torch.tanh(torch.randn(n, c, generator=g, dtype=DT)), torch.tanh(torch.randn(n, c, generator=g, dtype=DT))
+    labels = (torch.rand(n, 4, generator=g) < 0.3).to(DT)
+    S = (labels @ labels.T > 0).to(DT)
+    B = _binary(F.shape, 22)
+    p = cauchy.similar_fraction(S)
+    dense = cauchy.objective(F, G, B, S, weights=cauchy.dch_weights(S, p) if weighted else None)
+    chunked = cauchy.objective(F, G, B, labels=labels, weights=p if weighted else None, chunk=5)
+    for k in ("cauchy", "quantization", "total"):
+        torch.testing.assert_close(chunked[k], dense[k], rtol=1e-12, atol=1e-10)
+    with pytest.raises(ValueError, match="exactly one"):
+        cauchy.objective(F, G, B)

@@ -44,7 +44,7 @@ def test_projections_are_canonical():
     pairs, X, Y = _correlated_pairs(seed=1)
     reg = 1e-2
     m = CCA(bits=5, reg=reg).fit(pairs)
-    A, Bm = m._params["proj_x"], m._params["proj_y"]
+    A, Bm = m.artifacts["proj_x"].numpy(), m.artifacts["proj_y"].numpy()
     Cxx, Cxy = _reg_cov(X, Y, reg)
     Cyy, _ = _reg_cov(Y, X, reg)
     np.testing.assert_allclose(A.T @ Cxx @ A, np.eye(5), atol=1e-8)  # uncorrelated, unit variance
@@ -66,7 +66,7 @@ def test_pixels_and_pca_reduction():
     texts = (z @ rng.normal(size=(2, 30)) + 0.1 * rng.normal(size=(n, 30))).astype(np.float32)
     pairs = PairSet(images, texts, (rng.random((n, 2)) < 0.5).astype(np.uint8), np.arange(n))
     m = CCA(bits=2, pixel_size=4, max_dim=20).fit(pairs)  # 3*4*4 = 48 pixels -> PCA to 20
-    assert m._params["proj_x"].shape == (48, 2) and m._params["proj_y"].shape == (30, 2)
+    assert m.artifacts["proj_x"].numpy().shape == (48, 2) and m.artifacts["proj_y"].numpy().shape == (30, 2)
     assert m.correlations[0] > 0.9
     assert m.encode_image(images).shape == (n, 2)
 
@@ -74,7 +74,7 @@ def test_pixels_and_pca_reduction():
 def test_save_load_and_errors(tmp_path):
     pairs, _, _ = _correlated_pairs()
     m = CCA(bits=4).fit(pairs)
-    p = m.save(tmp_path / "cca.npz")
+    p = m.save(tmp_path / "cca.pt")
     back = CCA.load(p)
     assert back.config == m.config
     np.testing.assert_array_equal(back.encode_text(pairs.texts), m.encode_text(pairs.texts))
@@ -87,5 +87,5 @@ def test_save_load_and_errors(tmp_path):
     with pytest.raises(ValueError, match="reg"):
         CCAConfig(reg=-1.0)
     with pytest.raises(FileNotFoundError):
-        CCA.load(tmp_path / "none.npz")
+        CCA.load(tmp_path / "none.pt")
     assert CCA.small(bits=8).config.bits == 8 and CCA.paper(bits=16).config.bits == 16

@@ -9,6 +9,7 @@ from hashnotes import data, methods
 from hashnotes.losses import cauchy
 from hashnotes.methods.cdhcr import CDHCR, CDHCRConfig
 from hashnotes.train import DataSpec, TrainState
+from hashnotes.train.networks import make_optimizer
 
 
 @pytest.fixture(scope="module")
@@ -32,27 +33,27 @@ def _state(n=12, c=8, seed=0, n_labels=4):
 def test_batch_loss_gradient_is_rows_of_closed_form(distance, weighted, modality):
     model = CDHCR.small(bits=8, distance=distance, dch_weights=weighted, gamma=4.0, alpha=0.7)
     state = _state()
-    model.prepare(None, state)
+    model.prepare_state(None, state)
     S = (state.labels @ state.labels.T > 0).to(torch.float64)
     if weighted:
         assert state.extra["similar_frac"] == pytest.approx(float(S.mean()))
     idx = torch.tensor([0, 3, 7, 11])
     own = state.buffer(modality)
     out = own[idx].clone().requires_grad_()
-    loss, _ = model.batch_loss(modality, idx, out, state)
-    (g,) = torch.autograd.grad(loss, out)
+    terms = model.batch_loss(modality, idx, out, state)
+    (g,) = torch.autograd.grad(terms["total"], out)
     W = cauchy.dch_weights(S, float(S.mean())) if weighted else None
     dF, dG = cauchy.gradients(state.F, state.G, state.B, S, 4.0, 0.7, distance, W)
     full = dF if modality == "image" else dG
-    torch.testing.assert_close(g * state.n * len(idx), full[idx], rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(g, full[idx], rtol=1e-9, atol=1e-10)
 
 
 @pytest.mark.parametrize("weighted", [False, True])
 def test_objective_matches_loss_module(weighted):
     model = CDHCR.small(bits=8, dch_weights=weighted)
-    state = _state(n=2500, c=8, seed=1)  # more rows than one chunk
-    model.prepare(None, state)
-    got = model.objective(state, chunk=1000)
+    state = _state(n=2500, c=8, seed=1)  # more rows than one chunk of the objective
+    model.prepare_state(None, state)
+    got = model.objective(state)
     S = (state.labels @ state.labels.T > 0).to(torch.float64)
     W = cauchy.dch_weights(S) if weighted else None
     ref = cauchy.objective(state.F, state.G, state.B, S, 10.0, 1.0, "cosine", W)
@@ -78,7 +79,7 @@ def test_paper_preset_and_schedule():
     assert (cfg.batch_size, cfg.epochs, cfg.image_net, cfg.text_hidden) == (128, 100, "resnet34", (4096, 4096))
     net = torch.nn.Linear(3, 2)
     for modality, lr in (("image", 1e-4), ("text", 3e-4)):
-        opt, sched = model.make_optimizer(net, modality)
+        opt, sched = make_optimizer(cfg, net.parameters(), modality)
         assert isinstance(opt, torch.optim.RMSprop)
         lrs = []
         for _ in range(46):
@@ -92,7 +93,8 @@ def test_paper_preset_and_schedule():
 def test_paper_networks_shapes_and_tanh_range():
     torch.manual_seed(0)
     model = CDHCR.paper(bits=16, image_size=64, image_hidden=32, text_hidden=(16, 16))
-    image_net, text_net = model.build_networks(DataSpec((3, 32, 32), 20, 5))
+    nets = model.build(DataSpec((3, 32, 32), 20, 5))
+    image_net, text_net = nets["image"], nets["text"]
     x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
     image_net.eval()
     with torch.no_grad():
@@ -118,7 +120,7 @@ def test_dch_weights_need_both_kinds_of_pairs():
     state = _state()
     state.labels = torch.ones_like(state.labels)
     with pytest.raises(ValueError, match="similar fraction"):
-        model.prepare(None, state)
+        model.prepare_state(None, state)
 
 
 # ----------------------------------------------------------------------------- training

@@ -1,7 +1,7 @@
 """The training algorithms of DCMH, CDHCR and TDH are pinned by the codes of a short seeded fit.
 
 ``tests/data/method_codes.npz`` holds 240 toy pairs and the codes each method's ``.small()`` preset gave for
-them (3 epochs, 16 bits, seed 5, batch 32, one thread) when the file was written. Any change to a method's
+them (3 epochs, 16 bits, seed 5, batch 32, one thread throughout) when the file was written with the code as it was before the method interface (commit c69b0c7). Any change to a method's
 loop order, buffer initialisation, epoch-1 B rule, batch draws, losses, optimiser or model selection changes
 these codes. Regenerate the file (``tests/data/make_method_codes.py``) only for an intended change.
 """

@@ -9,8 +9,10 @@ import pytest
 import torch
 from torch import nn
 
+from hashnotes import methods
 from hashnotes.data.base import PairSet
-from hashnotes.train import AlternatingHashing, DataSpec, TrainConfig, resolve_device
+from hashnotes.train import (AlternatingConfig, AlternatingHashing, DataSpec, HashingMethod, Phase, TrainConfig,
+                             resolve_device)
 
 
 def _pairs(n=10, d_img=6, d_txt=5, n_labels=3, seed=0):
@@ -23,8 +25,11 @@ def _pairs(n=10, d_img=6, d_txt=5, n_labels=3, seed=0):
 
 
 @dataclass(frozen=True)
-class ToyConfig(TrainConfig):
-    lr: float = 0.05
+class ToyConfig(AlternatingConfig):
+    optimizer: str = "sgd"
+    lr_image: float = 0.05
+    lr_text: float = 0.05
+    first_b: str = "sign"
 
 
 class Recorder(AlternatingHashing):
@@ -37,11 +42,12 @@ class Recorder(AlternatingHashing):
         super().__init__(*a, **k)
         self.calls = []
 
-    def build_networks(self, train):
-        self.calls.append(("build", type(train).__name__))
-        return nn.Linear(train.image_shape[0], self.config.bits), nn.Linear(train.text_dim, self.config.bits)
+    def build(self, data):
+        self.calls.append(("build", type(data).__name__))
+        return {"image": nn.Linear(data.image_shape[0], self.config.bits),
+                "text": nn.Linear(data.text_dim, self.config.bits)}
 
-    def prepare(self, train, state):
+    def prepare_state(self, train, state):
         self.calls.append(("prepare", state.n))
         state.extra["prepared"] = True
 
@@ -53,8 +59,8 @@ class Recorder(AlternatingHashing):
         self.calls.append((modality, idx.tolist()))
         # the buffer already holds the detached batch outputs
         torch.testing.assert_close(state.buffer(modality)[idx], out.detach())
-        loss = ((out - state.B[idx]) ** 2).mean()
-        return loss, {"q": float(loss.detach())}
+        q = ((out - state.B[idx]) ** 2).sum()
+        return {"quantization": q, "total": q}
 
     def objective(self, state):
         q = float(((state.F - state.B) ** 2).sum() + ((state.G - state.B) ** 2).sum())
@@ -66,8 +72,8 @@ def test_loop_order_batches_and_buffers():
     m = Recorder(bits=4, epochs=2, batch_size=4, eval_every=0).fit(train, device="cpu", progress=False)
     calls = m.calls
     assert calls[0] == ("build", "PairSet")
-    assert calls[1] == ("b_step", 0)  # the initial B in setup
-    assert calls[2] == ("prepare", 10)
+    assert calls[1] == ("prepare", 10)
+    assert calls[2] == ("b_step", 0)  # the initial B, after prepare_state
     iters = math.ceil(10 / 4)
     # per epoch: B-step first, then text iterations, then image iterations
     epoch_calls = calls[3:]
@@ -109,16 +115,16 @@ def test_validation_model_selection_restores_best_epoch():
         def validate(self, val, train):
             e = len(self.history)
             self.snap = getattr(self, "snap", {})
-            self.snap[e + 1] = {k: v.clone() for k, v in self.text_net.state_dict().items()}
+            self.snap[e + 1] = {k: v.clone() for k, v in self.modules["text"].state_dict().items()}
             return {"val_map_i2t": self.scores[e], "val_map_t2i": self.scores[e]}
 
     m = Noisy(bits=4, epochs=4, batch_size=4).fit(train, val=val, device="cpu", progress=False)
     assert m.best_epoch == 2
-    for k, v in m.text_net.state_dict().items():
+    for k, v in m.modules["text"].state_dict().items():
         torch.testing.assert_close(v, m.snap[2][k])
     assert [h["val_map_i2t"] for h in m.history] == Noisy.scores
     m2 = Noisy(bits=4, epochs=4, batch_size=4, restore_best=False).fit(train, val=val, device="cpu", progress=False)
-    for k, v in m2.text_net.state_dict().items():
+    for k, v in m2.modules["text"].state_dict().items():
         torch.testing.assert_close(v, m2.snap[4][k])
 
 
@@ -147,11 +153,11 @@ def test_encode_restores_training_mode_and_returns_int8():
     train = _pairs(n=8)
     m = Recorder(bits=5, epochs=1, batch_size=4, eval_every=0, encode_batch_size=3).fit(train, device="cpu",
                                                                                          progress=False)
-    m.text_net.train()
+    m.modules["text"].train()
     codes = m.encode_text(train.texts)
-    assert m.text_net.training
+    assert m.modules["text"].training
     assert codes.dtype == np.int8 and codes.shape == (8, 5) and set(np.unique(codes)) <= {-1, 1}
-    z = m.text_net(torch.as_tensor(train.texts))
+    z = m.modules["text"](torch.as_tensor(train.texts))
     np.testing.assert_array_equal(codes, np.where(z.detach().numpy() >= 0, 1, -1))
 
 
@@ -159,7 +165,7 @@ def test_save_load_roundtrip(tmp_path):
     train = _pairs(n=8)
     m = Recorder(bits=5, epochs=2, batch_size=4, eval_every=0).fit(train, device="cpu", progress=False)
     p = m.save(tmp_path / "m.pt")
-    back = AlternatingHashing.load(p)  # the base class dispatches to the saved class
+    back = HashingMethod.load(p)  # the base class dispatches to the saved class
     assert type(back) is Recorder and back.config == m.config and back.history == m.history
     np.testing.assert_array_equal(back.encode_image(train.images), m.encode_image(train.images))
     assert back.spec == DataSpec((6,), 5, 3)
@@ -194,7 +200,191 @@ def test_bad_inputs():
 def test_loss_nan_raises():
     class Exploding(Recorder):
         def batch_loss(self, modality, idx, out, state):
-            return out.sum() * float("nan"), {}
+            return {"total": out.sum() * float("nan")}
 
     with pytest.raises(FloatingPointError, match="batch loss"):
         Exploding(bits=4, epochs=1, batch_size=4, eval_every=0).fit(_pairs(n=8), device="cpu", progress=False)
+
+
+def test_bad_device_strings_name_the_problem():
+    for bad in ("gpu", "CPU", "", " cpu", "tpu:0"):
+        with pytest.raises(ValueError, match="device"):
+            resolve_device(bad)
+
+
+# ---------------------------------------------------------------------------------------------- the base class
+@dataclass(frozen=True)
+class StagedConfig(TrainConfig):
+    warm_epochs: int = 2
+
+
+class Staged(HashingMethod):
+    """Three modules, an artefact and two phases: what UGACH- and DAPH-like methods need from the base."""
+
+    config_class = StagedConfig
+    name = "staged"
+    encoders = {"image": "img", "text": "txt"}
+
+    def build(self, data):
+        return {"img": nn.Linear(data.image_shape[0], self.config.bits), "txt": nn.Linear(data.text_dim, self.config.bits),
+                "aux": nn.Linear(data.n_labels, self.config.bits)}
+
+    def prepare(self, train):
+        self.opt = torch.optim.SGD([p for m in self.modules.values() for p in m.parameters()], lr=0.1)
+        self.x = torch.as_tensor(train.images)
+        self.t = torch.as_tensor(train.texts)
+        self.y = torch.as_tensor(train.labels, dtype=torch.float32)
+
+    def _freeze_targets(self):
+        with torch.no_grad():
+            self.artifacts["targets"] = torch.tanh(self.modules["aux"](self.y))
+
+    def _warm(self, e):
+        loss = ((torch.tanh(self.modules["aux"](self.y)) - 0.5) ** 2).mean()
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return {"loss/total": float(loss.detach())}
+
+    def _main(self, e):
+        tgt = self.artifacts["targets"]
+        loss = ((torch.tanh(self.modules["img"](self.x)) - tgt) ** 2).mean() + \
+            ((torch.tanh(self.modules["txt"](self.t)) - tgt) ** 2).mean()
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return {"loss/total": float(loss.detach())}
+
+    def phases(self, train):
+        return [Phase("warm", self.config.warm_epochs, self._warm, select=False),
+                Phase("main", self.config.epochs, self._main, start=self._freeze_targets)]
+
+
+def test_phases_history_selection_and_artifacts_round_trip(tmp_path):
+    train, val = _pairs(n=20, seed=3), _pairs(n=8, seed=4)
+    m = Staged(bits=4, epochs=3, eval_every=1).fit(train, val=val, device="cpu", progress=False)
+    assert [h["phase"] for h in m.history] == ["warm", "warm", "main", "main", "main"]
+    assert [h["epoch"] for h in m.history] == [1, 2, 3, 4, 5]
+    assert ["val_map_i2t" in h for h in m.history] == [False, False, True, True, True]  # only the selecting phase
+    assert m.best_epoch in (3, 4, 5) and "targets" in m.artifacts
+    path = m.save(tmp_path / "staged.pt")
+    back = HashingMethod.load(path)
+    assert type(back) is Staged and set(back.modules) == {"img", "txt", "aux"}
+    torch.testing.assert_close(back.artifacts["targets"], m.artifacts["targets"])
+    np.testing.assert_array_equal(back.encode_image(train.images), m.encode_image(train.images))
+    np.testing.assert_array_equal(back.encode_text(val.texts), m.encode_text(val.texts))
+    assert back.history == m.history and back.best_epoch == m.best_epoch
+
+
+def test_fit_on_a_dataset_records_it_and_saves_it(tmp_path):
+    from hashnotes import data
+
+    ds = data.toy(n=200, image_size=32, seed=1)
+    # a dataset whose images are features (Staged's linear image module needs vectors)
+    from hashnotes.data.base import CrossModalDataset, PairSet as PS
+
+    def feat(p):
+        return PS(images=p.images.reshape(len(p), -1)[:, :12].astype(np.float32), texts=p.texts, labels=p.labels,
+                  ids=p.ids)
+
+    fds = CrossModalDataset(name="toy-features", query=feat(ds.query), database=feat(ds.database),
+                            train=feat(ds.train), val=feat(ds.val), split=ds.split, label_names=ds.label_names)
+    m = Staged(bits=4, epochs=1, warm_epochs=1).fit(fds, device="cpu", progress=False)
+    assert m.dataset["name"] == "toy-features" and m.dataset["split"] == ds.split.as_dict()
+    assert m.dataset["sizes"]["train"] == len(ds.train)
+    assert "val_map_i2t" in m.history[-1]  # the dataset's validation split was used
+    assert m.environment["torch_threads"] >= 1 and "torch" in m.environment
+    back = HashingMethod.load(m.save(tmp_path / "m.pt"))
+    assert back.dataset == m.dataset and back.environment == m.environment
+
+
+def test_checkpoint_errors(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable hashnotes checkpoint"):
+        HashingMethod.load(bad)
+    torch.save({"format": "something-else"}, str(tmp_path / "other.pt"))
+    with pytest.raises(ValueError, match="hashnotes-checkpoint-2"):
+        HashingMethod.load(tmp_path / "other.pt")
+    m = Recorder(bits=4, epochs=1, batch_size=4, eval_every=0).fit(_pairs(n=8), device="cpu", progress=False)
+    p = m.save(tmp_path / "rec.pt")
+    with pytest.raises(ValueError, match="holds a Recorder, not a Staged"):
+        Staged.load(p)
+
+
+# ---------------------------------------------------------------------------------------------- loop settings
+def _trace_first_epoch(model, train):
+    """Fit one epoch, recording the buffers and B before the first step and the modality order."""
+    seen = {"order": []}
+    orig_train, orig_update = model.train_modality, model.update_b
+
+    def train_modality(modality, state):
+        seen["order"].append(modality)
+        return orig_train(modality, state)
+
+    def update_b(state):
+        B = orig_update(state)
+        if "B0" not in seen:
+            seen.update(F0=state.F.clone(), G0=state.G.clone(), B0=B.clone())
+        return B
+
+    model.train_modality, model.update_b = train_modality, update_b
+    model.fit(train, device="cpu", progress=False)
+    return seen
+
+
+def test_settings_control_order_buffers_and_first_b():
+    train = _pairs(n=12)
+    base = dict(bits=4, epochs=1, batch_size=6, eval_every=0)
+    s = _trace_first_epoch(Recorder(**base, modality_order=("image", "text")), train)
+    assert s["order"] == ["image", "text"]
+    s = _trace_first_epoch(Recorder(**base, buffer_init="zeros", first_b="zero"), train)
+    assert not s["F0"].any() and not s["G0"].any() and not s["B0"].any()  # B = 0 while F = G = 0
+    s = _trace_first_epoch(Recorder(**base, buffer_init="zeros", first_b="sign"), train)
+    assert torch.equal(s["B0"], torch.ones_like(s["B0"]))  # sign(0) = +1 everywhere
+    s = _trace_first_epoch(Recorder(**base, buffer_init="randn", first_b="zero"), train)
+    assert s["F0"].std() > 0.5 and set(s["B0"].unique().tolist()) == {-1.0, 1.0}  # the rule needs F = G = 0
+    with pytest.raises(ValueError, match="modality_order"):
+        ToyConfig(modality_order=("text", "text"))
+    with pytest.raises(ValueError, match="buffer_init"):
+        ToyConfig(buffer_init="ones")
+    with pytest.raises(ValueError, match="first_b"):
+        ToyConfig(first_b="one")
+
+
+# What the papers prescribe for the alternating loop (text network first in all three; DCMH-MATLAB's zero
+# buffers with B = 0 in epoch 1 for DCMH and TDH; random buffers and the B-step from the start for CDHCR).
+PRESCRIBED = {
+    ("dcmh", "paper"): (["text", "image"], "zeros"), ("dcmh", "small"): (["text", "image"], "zeros"),
+    ("tdh", "paper"): (["text", "image"], "zeros"), ("tdh", "small"): (["text", "image"], "randn"),
+    ("cdhcr", "paper"): (["text", "image"], "randn"), ("cdhcr", "small"): (["text", "image"], "randn"),
+}
+
+
+@pytest.mark.parametrize("name,preset", sorted(PRESCRIBED))
+def test_each_method_runs_its_prescribed_loop(name, preset):
+    order, init = PRESCRIBED[(name, preset)]
+    train = _pairs(n=16, d_img=6, d_txt=5, seed=7)
+    cls = methods.get(name)
+    model = getattr(cls, preset)(bits=4, epochs=1, batch_size=8, eval_every=0, feature_hidden=(8,),
+                                 text_hidden=(8,))
+    s = _trace_first_epoch(model, train)
+    assert s["order"] == order
+    if init == "zeros":
+        assert not s["F0"].any() and not s["G0"].any()
+        assert not s["B0"].any(), "epoch 1 must start from B = 0 (MATLAB's sign(0) = 0)"
+    else:
+        assert s["F0"].std() > 0.5 and s["G0"].std() > 0.5
+        assert set(s["B0"].unique().tolist()) == {-1.0, 1.0}
+
+
+@pytest.mark.parametrize("name,rule", [("dcmh", "zero"), ("tdh", "zero"), ("cdhcr", "sign")])
+def test_each_method_applies_its_epoch_1_b_rule(name, rule):
+    """With zero buffers forced, the first B shows the method's rule: B = 0 (DCMH-MATLAB, TDH) or the B-step
+    from the start (CDHCR: sign(0) = +1 everywhere)."""
+    train = _pairs(n=16, d_img=6, d_txt=5, seed=8)
+    model = methods.get(name).paper(bits=4, epochs=1, batch_size=8, eval_every=0, feature_hidden=(8,),
+                                    text_hidden=(8,), buffer_init="zeros")
+    s = _trace_first_epoch(model, train)
+    want = torch.zeros_like(s["B0"]) if rule == "zero" else torch.ones_like(s["B0"])
+    assert torch.equal(s["B0"], want)

@@ -12,7 +12,7 @@ from hashnotes.losses.triplet import (
     TripletLikelihoodLoss,
     TripletMiner,
     triplet_deltas,
-    triplet_query_grad,
+    gradients as triplet_gradients,
     valid_triplet_mask,
 )
 
@@ -74,7 +74,7 @@ def test_query_gradient_13_14_matches_autograd_float64(margin):
     pos = torch.tensor(rng.standard_normal((P, M1, c)))
     neg = torch.tensor(rng.standard_normal((P, M2, c)))
     nnf.softplus(-triplet_deltas(q, pos, neg, margin)).sum().backward()
-    torch.testing.assert_close(triplet_query_grad(q.detach(), pos, neg, margin), q.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(triplet_gradients(q.detach(), pos, neg, margin), q.grad, rtol=1e-12, atol=1e-12)
 
 
 def test_structured_deltas_equal_flat_loss_on_tuples():
@@ -115,7 +115,7 @@ def test_tdh_terms_gradients_equal_eq_13_14_with_detached_positives():
         sum(out.values()).backward()
         want = torch.zeros_like(q)
         for mined, bank in ((inter, other), (intra, own)):
-            g = triplet_query_grad(q.detach()[mined.anchor], bank[mined.pos], bank[mined.neg], 1.0)
+            g = triplet_gradients(q.detach()[mined.anchor], bank[mined.pos], bank[mined.neg], 1.0)
             want.index_add_(0, mined.anchor, g)
         torch.testing.assert_close(q.grad, want, rtol=1e-12, atol=1e-12)
 
@@ -130,7 +130,7 @@ def test_eq_13_sign_correction_descends():
     def J(x):
         return nnf.softplus(-triplet_deltas(x, pos, neg, 1.0)).sum()
 
-    g = triplet_query_grad(q, pos, neg, 1.0)
+    g = triplet_gradients(q, pos, neg, 1.0)
     assert J(q - 1e-3 * g) < J(q) < J(q + 1e-3 * g)
 
 

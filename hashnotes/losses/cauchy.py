@@ -3,16 +3,16 @@
 Tian F., Li C., Liu F., Li T., Zhang L., Liu Z. "Cross-media retrieval with deep hashing based on the
 Cauchy distribution" (基于柯西分布的深度哈希跨媒体检索), *Computer Systems & Applications*
 (计算机系统应用) 30(8), 2021. The Cauchy likelihood is that of Cao, Long, Liu, Wang, "Deep Cauchy
-Hashing for Hamming Space Retrieval", CVPR 2018 (DCH). The paper's equations were lost from our
-source; the forms below are the reconstruction of METHODS.md §4.2-4.3 (equation numbers are the
-seed's: (2) likelihood, (4) Cauchy probability, (5) cross-entropy, (6) quantization, (7) objective,
-(10)-(12) the B-step).
+Hashing for Hamming Space Retrieval", CVPR 2018 (DCH). The paper's equations did not survive in our
+source; the forms below are the book's reconstruction (chapter "Sigmoid or Cauchy?"), with the paper's
+equation numbers: (2) likelihood, (4) Cauchy probability, (5) cross-entropy, (6) quantization,
+(7) objective, (10)-(12) the B-step, which is DCMH's ``sign(F + G)``: :func:`hashnotes.losses.pairwise.b_step`).
 
 Row-major convention: ``F``, ``G``, ``B`` are ``(n, c)`` here; the papers' column-major ``F`` is
 ``F.T``. ``S`` is ``(n_rows, n_cols)`` with ``S[i, j] = 1`` when image ``i`` and text ``j`` share a
 label.
 
-Distances (METHODS §4.2, decision 19):
+Distances (the paper's own is lost; the book's appendix explains the choice):
 
 * ``"cosine"`` (default): ``phi_ij = c/2 * (1 - <F_i, G_j> / (|F_i|_e |G_j|_e))`` with the smoothed
   norm ``|x|_e = sqrt(|x|^2 + eps^2)``, so zero vectors give ``phi = c/2`` and a finite gradient.
@@ -27,6 +27,15 @@ import math
 
 import torch
 
+from .. import similarity
+from .._checks import check_finite
+from .pairwise import b_step
+from .regularizers import quantization
+
+__all__ = ["DISTANCES", "cosine_distance", "inner_distance", "distance_matrix", "cauchy_probability",
+           "pair_loss", "pair_loss_derivative", "similar_fraction", "dch_weights", "batch_loss", "objective",
+           "gradients", "b_step"]
+
 DISTANCES = ("cosine", "inner")
 EPS = 1e-6
 
@@ -37,9 +46,7 @@ def _check_tensor(x, name: str, ndim: int) -> torch.Tensor:
         raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
-    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or inf")
-    return x
+    return check_finite(x, name)
 
 
 def _check_scalar(value, name: str, *, positive: bool) -> float:
@@ -115,7 +122,7 @@ def cauchy_probability(phi, gamma: float):
 
 
 def pair_loss(phi: torch.Tensor, S: torch.Tensor, gamma: float, eps: float = EPS) -> torch.Tensor:
-    """Per-pair Cauchy cross-entropy (seed eq. (5), METHODS §4.2, second form).
+    """Per-pair Cauchy cross-entropy (eq. (5), in its second form).
 
     ``l_ij = log(phi + gamma) - (1 - s) log(phi + eps) - s log(gamma)``, which equals
     ``-s log sigma_C - (1 - s) log(1 - sigma_C)`` with ``sigma_C = gamma/(gamma + phi)`` when eps = 0.
@@ -133,7 +140,7 @@ def pair_loss(phi: torch.Tensor, S: torch.Tensor, gamma: float, eps: float = EPS
 
 
 def pair_loss_derivative(phi: torch.Tensor, S: torch.Tensor, gamma: float, eps: float = EPS) -> torch.Tensor:
-    """``d l_ij / d phi_ij = 1/(phi + gamma) - (1 - s)/(phi + eps)`` (METHODS §4.3)."""
+    """``d l_ij / d phi_ij = 1/(phi + gamma) - (1 - s)/(phi + eps)`` ."""
     S = S.to(phi.dtype)
     return 1.0 / (phi + gamma) - (1.0 - S) / (phi + eps)
 
@@ -159,35 +166,53 @@ def dch_weights(S: torch.Tensor, similar_frac: float | None = None) -> torch.Ten
 
 
 # ----------------------------------------------------------------------------- objective
-def quantization(B: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
-    """``|B - H|_F^2`` (seed eq. (6) without the weight alpha)."""
-    return ((B - H) ** 2).sum()
+def _weighted(ell, S, weights):
+    """``ell`` times the pair weights: a tensor of ``ell``'s shape, or a float ``p`` meaning DCH's
+    class-balance weights with similar fraction ``p`` (see :func:`dch_weights`)."""
+    if weights is None:
+        return ell
+    if isinstance(weights, (int, float)) and not isinstance(weights, bool):
+        return ell * dch_weights(S, float(weights))
+    if weights.shape != ell.shape:
+        raise ValueError(f"weights must have shape {tuple(ell.shape)}, got {tuple(weights.shape)}")
+    return ell * weights
 
 
-def objective(F, G, B, S, gamma: float = 10.0, alpha: float = 1.0, distance: str = "cosine",
-              weights=None, eps: float = EPS) -> dict:
-    """The full objective of seed eq. (7) on ``(n, c)`` buffers, as sums (not means).
+def objective(F, G, B, S=None, gamma: float = 10.0, alpha: float = 1.0, distance: str = "cosine",
+              weights=None, eps: float = EPS, labels=None, chunk: int = 1024) -> dict:
+    """The full objective, eq. (7), on ``(n, c)`` buffers, as sums (not means).
 
-    Returns ``{"cauchy": sum_ij w_ij l_ij, "quantization": alpha (|B-F|^2 + |B-G|^2)}``.
+    Give the similarity as a dense ``S`` (``(n, m)`` for ``n`` rows of ``F`` and ``m`` of ``G``) or as
+    ``labels`` (square case; ``S`` is built in row chunks, never all at once). ``weights``: None (all 1),
+    an ``S``-shaped tensor, or a float ``p`` for DCH's class-balance weights with similar fraction ``p``.
+
+    Returns ``{"cauchy": sum_ij w_ij l_ij, "quantization": alpha (|B-F|^2 + |B-G|^2), "total"}``.
     """
     _check_pair(F, G)
     _check_tensor(B, "B", 2)
     if B.shape != F.shape or G.shape[0] != F.shape[0]:
         raise ValueError(f"F, G and B must all be (n, c); got {tuple(F.shape)}, {tuple(G.shape)}, {tuple(B.shape)}")
-    _check_similarity(S, (F.shape[0], G.shape[0]))
     alpha = _check_scalar(alpha, "alpha", positive=False)
-    phi = distance_matrix(F, G, distance, eps)
-    ell = pair_loss(phi, S, gamma, eps)
-    if weights is not None:
-        ell = ell * weights
-    return {"cauchy": ell.sum(), "quantization": alpha * (quantization(B, F) + quantization(B, G))}
+    if (S is None) == (labels is None):
+        raise ValueError("give exactly one of S (dense similarity) and labels")
+    if S is not None:
+        _check_similarity(S, (F.shape[0], G.shape[0]))
+        ce = _weighted(pair_loss(distance_matrix(F, G, distance, eps), S, gamma, eps), S, weights).sum()
+    else:
+        ce = F.new_zeros(())
+        for s in range(0, F.shape[0], chunk):
+            Sc = similarity.similarity(labels[s:s + chunk], labels, dtype=F.dtype)
+            ce = ce + _weighted(pair_loss(distance_matrix(F[s:s + chunk], G, distance, eps), Sc, gamma, eps),
+                                Sc, weights).sum()
+    quant = alpha * (quantization(B, F) + quantization(B, G))
+    return {"cauchy": ce, "quantization": quant, "total": ce + quant}
 
 
 def batch_loss(out, other, B_batch, S_batch, gamma: float = 10.0, alpha: float = 1.0,
-               distance: str = "cosine", weights=None, eps: float = EPS, n: int | None = None) -> torch.Tensor:
-    """Mini-batch loss of one modality (METHODS §4.2 normalisation, as DCMH).
+               distance: str = "cosine", weights=None, eps: float = EPS) -> dict:
+    """One modality's mini-batch terms (eq. (7) restricted to the batch rows), as sums.
 
-    ``(1/(n b)) [ sum_{i in batch} sum_{j=1..n} w_ij l(phi(out_i, other_j)) + alpha sum_i |B_i - out_i|^2 ]``
+    ``sum_{i in batch} sum_{j=1..n} w_ij l(phi(out_i, other_j)) + alpha sum_i |B_i - out_i|^2``
 
     Parameters
     ----------
@@ -199,10 +224,12 @@ def batch_loss(out, other, B_batch, S_batch, gamma: float = 10.0, alpha: float =
         Rows of ``B`` for the batch.
     S_batch : (b, n) tensor
         Similarity of the batch items (rows) to all training items (columns).
-    weights : (b, n) tensor, optional
-        Pair weights (e.g. :func:`dch_weights`); ``None`` means 1.
-    n : int, optional
-        Normaliser; defaults to ``other.shape[0]``.
+    weights : (b, n) tensor or float, optional
+        Pair weights as in :func:`objective`; ``None`` means 1.
+
+    Returns
+    -------
+    dict with ``cauchy``, ``quantization`` (times alpha) and ``total``.
     """
     _check_pair(out, other, ("out", "other"))
     _check_tensor(B_batch, "B_batch", 2)
@@ -210,20 +237,15 @@ def batch_loss(out, other, B_batch, S_batch, gamma: float = 10.0, alpha: float =
         raise ValueError(f"B_batch must have shape {tuple(out.shape)}, got {tuple(B_batch.shape)}")
     _check_similarity(S_batch, (out.shape[0], other.shape[0]), "S_batch")
     alpha = _check_scalar(alpha, "alpha", positive=False)
-    if weights is not None and weights.shape != S_batch.shape:
-        raise ValueError(f"weights must have shape {tuple(S_batch.shape)}, got {tuple(weights.shape)}")
     phi = distance_matrix(out, other.detach(), distance, eps)
-    ell = pair_loss(phi, S_batch, gamma, eps)
-    if weights is not None:
-        ell = ell * weights
-    n = other.shape[0] if n is None else int(n)
-    b = out.shape[0]
-    return (ell.sum() + alpha * quantization(B_batch, out)) / (n * b)
+    ce = _weighted(pair_loss(phi, S_batch, gamma, eps), S_batch, weights).sum()
+    quant = alpha * quantization(B_batch, out)
+    return {"cauchy": ce, "quantization": quant, "total": ce + quant}
 
 
 # ----------------------------------------------------------------------------- closed-form gradients
 def _cosine_grad(X, Y, coef, eps):
-    """``d/dX sum_ij coef_ij phi(X_i, Y_j)`` for the cosine distance (METHODS §4.3)."""
+    """``d/dX sum_ij coef_ij phi(X_i, Y_j)`` for the cosine distance ."""
     c = X.shape[1]
     nx = smooth_norm(X, eps)
     Xh, Yh = X / nx, Y / smooth_norm(Y, eps)
@@ -234,7 +256,7 @@ def _cosine_grad(X, Y, coef, eps):
 
 def gradients(F, G, B, S, gamma: float = 10.0, alpha: float = 1.0, distance: str = "cosine",
               weights=None, eps: float = EPS):
-    """Closed-form ``(dJ/dF, dJ/dG)`` of :func:`objective` (``B`` constant), METHODS §4.3.
+    """Closed-form ``(dJ/dF, dJ/dG)`` of :func:`objective` (``B`` constant).
 
     With ``D_ij = w_ij (1/(phi_ij + gamma) - (1 - s_ij)/(phi_ij + eps))``:
 
@@ -247,9 +269,7 @@ def gradients(F, G, B, S, gamma: float = 10.0, alpha: float = 1.0, distance: str
     with torch.no_grad():
         phi = distance_matrix(F, G, distance, eps)
         raw_nonneg = phi > 0  # where the clamp at 0 was active the derivative is 0 (up to a null set)
-        D = pair_loss_derivative(phi, S, gamma, eps) * raw_nonneg
-        if weights is not None:
-            D = D * weights
+        D = _weighted(pair_loss_derivative(phi, S, gamma, eps) * raw_nonneg, S, weights)
         if distance == "inner":
             dF = -0.5 * D @ G
             dG = -0.5 * D.T @ F
@@ -259,13 +279,3 @@ def gradients(F, G, B, S, gamma: float = 10.0, alpha: float = 1.0, distance: str
         dF = dF + 2 * alpha * (F - B)
         dG = dG + 2 * alpha * (G - B)
     return dF, dG
-
-
-# ----------------------------------------------------------------------------- B-step
-def b_step(F: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
-    """Seed eqs. (10)-(12): ``B = sign(F + G)`` with ``sign(0) = +1`` (the exact minimiser over {-1,+1})."""
-    _check_pair(F, G)
-    if F.shape != G.shape:
-        raise ValueError(f"F and G must have the same shape, got {tuple(F.shape)} and {tuple(G.shape)}")
-    H = F + G
-    return torch.where(H >= 0, torch.ones_like(H), -torch.ones_like(H))

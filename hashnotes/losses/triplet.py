@@ -8,11 +8,16 @@ Composable in the pytorch-metric-learning style: a miner turns labels into index
 
 * Triplet likelihood, eq. (2): ``p(q, p, n) = sigma(theta_qp - theta_qn - alpha)`` with
   ``theta_ab = 1/2 <u_a, v_b>``; its negative log is ``softplus(-Delta)``.
-* ``J1`` (image query, text pos/neg), eq. (3), with the sign corrected (METHODS.md section 5.1);
+* ``J1`` (image query, text pos/neg), eq. (3), with the sign corrected (chapter TDH derives it);
   ``J2`` (text query, image pos/neg), eq. (4); ``J3`` (image/image/image), eq. (6);
   ``J4`` (text/text/text), eq. (7).
 * Gradients with respect to the query, eqs. (13)/(14) with the corrected sign:
   ``dJ/dq = -1/2 sum_m (1 - sigma(Delta_m)) (p_m - n_m)``, positives and negatives held fixed.
+
+The negative log-likelihood of a triplet is computed in one place, :func:`triplet_nll`. As every family
+in :mod:`hashnotes.losses`, this one has ``batch_loss`` (one modality's mini-batch: J terms of its anchors
++ quantization + bit balance), ``objective`` (eq. (10) on the buffers) and ``gradients`` (the closed form);
+losses are sums and the trainer applies the ``1/(n b)`` normalisation.
 
 Codes are row-major ``(n, c)`` (the paper's column-major ``F`` is ``F.T`` here).
 """
@@ -23,14 +28,20 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as nnf
 
+from .. import similarity
+from .regularizers import bit_balance, quantization
+
 __all__ = [
     "MinedTriplets",
     "TripletMiner",
     "TripletLikelihoodLoss",
     "TDHTripletTerms",
     "triplet_deltas",
-    "triplet_query_grad",
+    "triplet_nll",
+    "gradients",
     "valid_triplet_mask",
+    "batch_loss",
+    "objective",
 ]
 
 
@@ -79,7 +90,7 @@ def valid_triplet_mask(anchor_labels, candidate_labels, exclude=None):
         raise ValueError(
             f"anchor_labels has {a.shape[1]} label columns but candidate_labels has {c.shape[1]}"
         )
-    shared = (a @ c.T) > 0
+    shared = similarity.similarity(a, c, dtype=torch.bool)
     pos = shared.clone()
     if exclude is not None:
         ex = torch.as_tensor(exclude, dtype=torch.long)
@@ -134,7 +145,7 @@ class TripletMiner:
     Parameters
     ----------
     m_pos, m_neg : int
-        M1 and M2 (METHODS.md decision: 8 and 8, so 64 triplets per anchor).
+        M1 and M2 (the paper does not give them; TDH's config uses 8 and 8, so 64 triplets per anchor).
     seed : int
         Seed of the miner's own ``torch.Generator`` (re-seeded by :meth:`reset`).
     """
@@ -200,8 +211,16 @@ def triplet_deltas(query, pos_codes, neg_codes, margin: float = 1.0):
     return theta_p.unsqueeze(2) - theta_n.unsqueeze(1) - margin
 
 
-def triplet_query_grad(query, pos_codes, neg_codes, margin: float = 1.0):
-    """Closed-form gradient of ``sum softplus(-Delta)`` w.r.t. the queries, eqs. (13)/(14) corrected.
+def triplet_nll(query, pos_codes, neg_codes, margin: float = 1.0):
+    """``-log p = softplus(-Delta)`` of every triplet, eq. (2): the one place the likelihood is computed.
+
+    query (P, c); pos_codes (P, M1, c); neg_codes (P, M2, c) -> (P, M1, M2).
+    """
+    return nnf.softplus(-triplet_deltas(query, pos_codes, neg_codes, margin))
+
+
+def gradients(query, pos_codes, neg_codes, margin: float = 1.0):
+    """Closed-form gradient of ``sum triplet_nll`` w.r.t. the queries, eqs. (13)/(14) corrected.
 
     ``dJ/dq_i = -1/2 sum_{j,k} (1 - sigma(Delta_ijk)) (p_ij - n_ik)``, positives and negatives fixed.
     Shapes as in :func:`triplet_deltas`; returns (P, c).
@@ -238,7 +257,8 @@ class TripletLikelihoodLoss:
         return 0.5 * ((query_codes * pos_codes).sum(1) - (query_codes * neg_codes).sum(1)) - self.margin
 
     def __call__(self, query_codes, pos_codes, neg_codes) -> torch.Tensor:
-        nll = nnf.softplus(-self.deltas(query_codes, pos_codes, neg_codes))
+        self.deltas(query_codes, pos_codes, neg_codes)  # validates the three (T, c) inputs
+        nll = triplet_nll(query_codes, pos_codes.unsqueeze(1), neg_codes.unsqueeze(1), self.margin)
         return nll.sum() if self.reduction == "sum" else nll.mean()
 
 
@@ -271,10 +291,8 @@ class TDHTripletTerms:
     def _one(query, bank, mined: MinedTriplets, margin: float) -> torch.Tensor:
         if mined.anchor.numel() == 0:
             return query.sum() * 0.0
-        q = query[mined.anchor]
         bank = bank.detach()
-        delta = triplet_deltas(q, bank[mined.pos], bank[mined.neg], margin)
-        return nnf.softplus(-delta).sum()
+        return triplet_nll(query[mined.anchor], bank[mined.pos], bank[mined.neg], margin).sum()
 
     def __call__(self, modality: str, query, F, G, inter: MinedTriplets, intra: MinedTriplets) -> dict:
         if modality not in ("image", "text"):
@@ -296,3 +314,41 @@ class TDHTripletTerms:
         if modality == "image":
             return {"J1": inter_v, "J3": intra_v}
         return {"J2": inter_v, "J4": intra_v}
+
+
+def batch_loss(out, other, B_batch, inter: MinedTriplets, own, intra: MinedTriplets, modality: str,
+               margin: float = 1.0, gamma: float = 1.0, eta: float = 1.0, rest=None) -> dict:
+    """One modality's mini-batch terms of eq. (10), as sums: its two triplet terms over the anchors' mined
+    triplets (inter-modal from ``other``, intra-modal from ``own``; both buffers are constants), plus
+    ``gamma ||B_batch - out||^2`` and ``eta ||out^T 1 + rest||^2`` (``rest``: the stale rows' per-bit sum).
+
+    Returns ``{"J1", "J3"}`` (image) or ``{"J2", "J4"}`` (text), ``quantization``, ``balance`` and ``total``.
+    """
+    F, G = (own, other) if modality == "image" else (other, own)
+    terms = TDHTripletTerms(margin)(modality, out, F, G, inter, intra)
+    quant = gamma * quantization(B_batch, out)
+    bal = eta * bit_balance(out, rest)
+    total = sum(terms.values()) + quant + bal
+    return {**terms, "quantization": quant, "balance": bal, "total": total}
+
+
+def objective(F, G, B, triplets: dict, labels, margin: float = 1.0, gamma: float = 1.0, eta: float = 1.0,
+              beta: float = 1.0) -> dict:
+    """Eq. (10) on the buffers, as sums: J1..J4 over fixed flat triplets, quantization, balance and the graph
+    term ``beta tr(B^T L B)`` (:func:`hashnotes.similarity.laplacian_quadratic`, no ``n x n`` matrix).
+
+    ``triplets`` maps ``"inter"`` and ``"intra"`` to ``(anchor (P,), pos (P, M1), neg (P, M2))`` item
+    indices (all M1 x M2 combinations per anchor); ``labels`` are the training labels (numpy).
+    """
+    def term(q, bank_p, bank_n, key):
+        a, p, n = triplets[key]
+        return triplet_nll(q[a], bank_p[p], bank_n[n], margin).sum()
+
+    out = {"J1": term(F, G, G, "inter"), "J2": term(G, F, F, "inter"),
+           "J3": term(F, F, F, "intra"), "J4": term(G, G, G, "intra")}
+    out["quantization"] = gamma * (quantization(B, F) + quantization(B, G))
+    out["balance"] = eta * (bit_balance(F) + bit_balance(G))
+    Bn = B.detach().cpu().double().numpy()
+    out["graph"] = beta * torch.as_tensor(similarity.laplacian_quadratic(Bn, labels), dtype=torch.float64)
+    out["total"] = sum(out.values())
+    return out

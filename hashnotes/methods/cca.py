@@ -1,7 +1,7 @@
 """CCA hashing baseline: canonical correlation analysis projections + sign.
 
 H. Hotelling, "Relations between two sets of variates", Biometrika 28 (1936); as a cross-modal hashing
-baseline ("CCA") in DCMH (Jiang & Li, CVPR 2017), Tables 3 and 4 (METHODS.md section 2.6).
+baseline ("CCA") in DCMH (Jiang & Li, CVPR 2017), Tables 3 and 4.
 
 With centred data ``X`` (n, dx), ``Y`` (n, dy) and ridge-regularised covariances
 ``Cxx = X^T X/(n-1) + rx I``, ``Cyy = ... + ry I``, ``Cxy = X^T Y/(n-1)``, CCA whitens
@@ -12,20 +12,19 @@ With centred data ``X`` (n, dx), ``Y`` (n, dy) and ridge-regularised covariances
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from ..codes import sign
-from ..train import RetrievalModel, _check_bits, _check_pairs
+from .._checks import check_int, check_number
+from ..train import HashingMethod, MethodConfig, Phase
 
 __all__ = ["CCAConfig", "CCA"]
 
 
 @dataclass(frozen=True)
-class CCAConfig:
+class CCAConfig(MethodConfig):
     """CCA baseline settings.
 
     bits: code length (top canonical pairs; at most min(dx, dy) after reduction).
@@ -36,20 +35,15 @@ class CCAConfig:
     seed: seeds the randomized SVD.
     """
 
-    bits: int = 32
     reg: float = 1e-2
     pixel_size: int = 16
     max_dim: int = 256
-    seed: int = 0
 
     def __post_init__(self):
-        _check_bits(self.bits)
-        if not isinstance(self.reg, (int, float)) or not math.isfinite(self.reg) or self.reg < 0:
-            raise ValueError(f"reg must be a finite number >= 0, got {self.reg!r}")
-        for name in ("pixel_size", "max_dim"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        super().__post_init__()
+        check_number(self.reg, "reg")
+        check_int(self.pixel_size, "pixel_size")
+        check_int(self.max_dim, "max_dim")
 
 
 def _pool_pixels(images, size: int, batch: int = 1024) -> np.ndarray:
@@ -75,43 +69,24 @@ def _inv_sqrt(C: np.ndarray) -> np.ndarray:
     return (vecs / np.sqrt(vals)) @ vecs.T
 
 
-class CCA(RetrievalModel):
+class CCA(HashingMethod):
     """CCA projections + sign: the classic unsupervised cross-modal hashing baseline (labels unused).
 
-    Same interface as the deep methods: ``fit(train, val=None)``, ``encode_image``, ``encode_text``,
-    ``evaluate(ds)``, ``.small()`` / ``.paper()``, ``history`` (one row), ``save`` / ``load``.
-    After ``fit``: ``correlations`` (the top canonical correlations, descending).
+    It has no network: its state is five artefacts (the two input means, the two projections and the
+    canonical correlations), fitted in one step. Same interface as the deep methods: ``fit``,
+    ``encode_image``, ``encode_text``, ``evaluate(ds)``, ``.small()`` / ``.paper()`` (identical: CCA has
+    nothing to shrink), ``save`` / ``load``. After ``fit``: ``correlations`` (the top canonical
+    correlations, descending).
     """
 
     name = "cca"
     config_class = CCAConfig
+    encoders: dict[str, str] = {}
 
-    def __init__(self, config: CCAConfig | None = None, **overrides):
-        if config is None:
-            config = CCAConfig(**overrides)
-        elif overrides:
-            import dataclasses
-
-            config = dataclasses.replace(config, **overrides)
-        if not isinstance(config, CCAConfig):
-            raise ValueError(f"config must be a CCAConfig, got {type(config).__name__}")
-        self.config = config
-        self.history: list[dict] = []
-        self.best_epoch = None
-        self._params: dict[str, np.ndarray] | None = None
-
-    def __repr__(self) -> str:
-        return f"CCA({self.config!r})"
-
-    @classmethod
-    def small(cls, bits: int = 32, **overrides) -> "CCA":
-        """Toy-data settings (the same as :meth:`paper`: CCA has nothing to shrink)."""
-        return cls(CCAConfig(bits=bits, **overrides))
-
-    @classmethod
-    def paper(cls, bits: int = 32, **overrides) -> "CCA":
-        """Default settings (DCMH's Table 3 runs CCA on hand-crafted features; here on the given inputs)."""
-        return cls(CCAConfig(bits=bits, **overrides))
+    @property
+    def correlations(self) -> np.ndarray:
+        self._require_fitted()
+        return self.artifacts["rho"].cpu().numpy()
 
     # ---- features ------------------------------------------------------------------------------------
     def _image_features(self, images) -> np.ndarray:
@@ -144,11 +119,15 @@ class CCA(RetrievalModel):
         _, _, vt = np.linalg.svd(Xc @ Q, full_matrices=False)
         return Q @ vt[:k].T
 
-    # ---- fit / encode ----------------------------------------------------------------------------------
-    def fit(self, train, val=None, device=None, progress: bool = False) -> "CCA":
-        """Fit on the ``train`` PairSet (``val``, ``device`` and ``progress`` are accepted and unused)."""
-        _check_pairs(train, "train")
-        t0 = time.perf_counter()
+    # ---- the method --------------------------------------------------------------------------------
+    def build(self, data):
+        return {}
+
+    def phases(self, train):
+        return [Phase("fit", 1, lambda e: self._solve(train), select=False)]
+
+    def _solve(self, train) -> dict:
+        """Fit the projections on the training pairs (one step)."""
         X = self._image_features(train.images)
         Y = np.asarray(train.texts, dtype=np.float64)
         n = X.shape[0]
@@ -182,65 +161,34 @@ class CCA(RetrievalModel):
             A = Px @ A
         if Py is not None:
             Bm = Py @ Bm
-        self._params = {"mean_x": mx, "mean_y": my, "proj_x": A, "proj_y": Bm, "rho": rho}
-        self.correlations = rho
-        self.history = [{"epoch": 1, "seconds": time.perf_counter() - t0}]
-        self.best_epoch = 1
-        return self
+        self.artifacts = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in
+                          {"mean_x": mx, "mean_y": my, "proj_x": A, "proj_y": Bm, "rho": rho}.items()}
+        return {}
 
     def _require_fitted(self):
-        if self._params is None:
+        if "proj_x" not in self.artifacts:
             raise ValueError("CCA is not fitted; call fit() or load() first")
 
     def project_image(self, images) -> np.ndarray:
         """Real-valued canonical projections of images, ``(n, bits)``."""
         self._require_fitted()
+        a = {k: v.cpu().numpy() for k, v in self.artifacts.items()}
         X = self._image_features(images)
-        if X.shape[1] != self._params["mean_x"].shape[0]:
-            raise ValueError(f"images give {X.shape[1]} features, the model was fitted on "
-                             f"{self._params['mean_x'].shape[0]}")
-        return (X - self._params["mean_x"]) @ self._params["proj_x"]
+        if X.shape[1] != a["mean_x"].shape[0]:
+            raise ValueError(f"images give {X.shape[1]} features, the model was fitted on {a['mean_x'].shape[0]}")
+        return (X - a["mean_x"]) @ a["proj_x"]
 
     def project_text(self, texts) -> np.ndarray:
         """Real-valued canonical projections of texts, ``(n, bits)``."""
         self._require_fitted()
+        a = {k: v.cpu().numpy() for k, v in self.artifacts.items()}
         Y = np.asarray(texts, dtype=np.float64)
-        if Y.ndim != 2 or Y.shape[1] != self._params["mean_y"].shape[0]:
-            raise ValueError(f"texts must be (n, {self._params['mean_y'].shape[0]}), got shape {Y.shape}")
+        if Y.ndim != 2 or Y.shape[1] != a["mean_y"].shape[0]:
+            raise ValueError(f"texts must be (n, {a['mean_y'].shape[0]}), got shape {Y.shape}")
         if not np.isfinite(Y).all():
             raise ValueError("texts contains NaN or inf")
-        return (Y - self._params["mean_y"]) @ self._params["proj_y"]
+        return (Y - a["mean_y"]) @ a["proj_y"]
 
-    def encode_image(self, images) -> np.ndarray:
-        """int8 codes ``sign(projection)`` with ``sign(0) = +1``."""
-        return sign(self.project_image(images)).astype(np.int8)
-
-    def encode_text(self, texts) -> np.ndarray:
-        """int8 codes ``sign(projection)`` with ``sign(0) = +1``."""
-        return sign(self.project_text(texts)).astype(np.int8)
-
-    # ---- checkpoints -----------------------------------------------------------------------------------
-    def save(self, path) -> Path:
-        """Write the config and projections to ``path`` (a ``.npz`` file)."""
-        self._require_fitted()
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        cfg = {f"config_{k}": np.asarray(v) for k, v in asdict(self.config).items()}
-        with open(p, "wb") as fh:
-            np.savez(fh, **self._params, **cfg)
-        return p
-
-    @classmethod
-    def load(cls, path, device=None) -> "CCA":
-        """Read a model written by :meth:`save`."""
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"checkpoint not found: {str(p)!r}")
-        with np.load(p, allow_pickle=False) as z:
-            cfg = {k[len("config_"):]: z[k].item() for k in z.files if k.startswith("config_")}
-            model = cls(CCAConfig(**cfg))
-            model._params = {k: z[k] for k in z.files if not k.startswith("config_")}
-        model.correlations = model._params["rho"]
-        model.history = [{"epoch": 1}]
-        model.best_epoch = 1
-        return model
+    def output(self, modality, x):
+        x = x.cpu().numpy()
+        return torch.from_numpy(self.project_image(x) if modality == "image" else self.project_text(x))

@@ -1,7 +1,8 @@
 """TDH: Triplet-Based Deep Hashing Network for Cross-Modal Retrieval.
 
 Deng, C., Chen, Z., Liu, X., Gao, X., Tao, D. IEEE Transactions on Image Processing 27(8):3893-3903,
-2018 (arXiv:1904.02449). Specification: METHODS.md section 5 (signs of J1 and eq. (13) corrected).
+2018 (arXiv:1904.02449). The signs of J1 and of the gradient eq. (13) are corrected (the book's TDH
+chapter derives them).
 
 Objective, eq. (10): ``J = J_inter + J_intra + J_re`` with
 * ``J_inter = J1 + J2`` (eqs. 3, 4) and ``J_intra = J3 + J4`` (eqs. 6, 7): triplet likelihoods,
@@ -17,29 +18,19 @@ Row-major ``(n, c)`` codes throughout; the paper's column-major ``F`` is ``F.T``
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as nnf
 
 from .. import similarity
+from .._checks import check_choice, check_int, check_number
 from ..codes import sign
-from ..losses.regularizers import bit_balance, quantization
-from ..losses.triplet import TDHTripletTerms, TripletMiner, triplet_deltas
+from ..losses import triplet
 from ..train import AlternatingHashing
-from .dcmh import DCMH, DCMHConfig
+from .dcmh import DCMHConfig
 
-__all__ = [
-    "TDHConfig",
-    "TDH",
-    "laplacian_quadratic",
-    "b_system_matrix",
-    "GraphBStep",
-    "b_objective",
-    "exact_b_bruteforce",
-]
+__all__ = ["TDHConfig", "TDH", "b_system_matrix", "GraphBStep", "b_objective", "exact_b_bruteforce"]
 
 
 def _labels_tensor(labels, dtype, device) -> torch.Tensor:
@@ -66,10 +57,8 @@ def b_system_matrix(labels, beta_over_gamma: float, dtype=torch.float64, device=
     ``[2, 2 + 2 (beta/gamma) max_i D_ii]``.
     """
     r = _check_ratio(beta_over_gamma)
-    lab = _labels_tensor(labels, dtype, device)
-    M = lab @ lab.T  # shared-label counts, non-negative integers
-    M.clamp_(max=1.0)  # -> S (the diagonal self-loop cancels in D - S)
-    deg = M.sum(1)
+    M = similarity.similarity(_labels_tensor(labels, torch.float32, device), dtype=dtype)  # S, diagonal 1
+    deg = M.sum(1)  # the diagonal self-loop cancels in D - S
     M.mul_(-r)
     M.diagonal().add_(2.0 + r * deg)
     return M
@@ -180,27 +169,22 @@ def exact_b_bruteforce(F, G, labels, beta_over_gamma: float) -> torch.Tensor:
     return grid[best].T.contiguous()
 
 
-def laplacian_quadratic(B, labels) -> float:
-    """``tr(B^T L B) = 1/2 sum_ij S_ij ||b_i - b_j||^2`` as a float, for numpy or torch ``B`` and labels.
-
-    A thin wrapper over :func:`hashnotes.similarity.laplacian_quadratic` (which never forms ``L``) that
-    accepts the trainer's torch buffers together with numpy labels.
-    """
-    return float(similarity.laplacian_quadratic(_as_numpy(B).astype(np.float64), _as_numpy(labels)))
-
-
 # ------------------------------------------------------------------------------------------------ model
 @dataclass(frozen=True)
 class TDHConfig(DCMHConfig):
-    """TDH hyperparameters (defaults = the published settings, see :meth:`TDH.paper`).
+    """TDH hyperparameters; the defaults are the published settings where known (:meth:`TDH.paper`).
 
-    Everything of :class:`~hashnotes.methods.dcmh.DCMHConfig` (networks, optimiser, schedule), plus:
     gamma, eta, beta: quantization, bit balance and graph weights (paper: 100, 50, 1).
-    margin: the triplet margin alpha, in Hamming units for binary codes (METHODS 5.4 decision: 1).
-    m_pos, m_neg: positives and negatives drawn per anchor (M1, M2; decision: 8, 8).
+    margin: the triplet margin alpha, in Hamming units for binary codes (the paper does not give it: 1).
+    m_pos, m_neg: positives and negatives drawn per anchor (M1, M2; not given: 8, 8).
     bstep_dtype: dtype of the dense Cholesky factor of ``2I + (beta/gamma) L`` (``8 n^2`` bytes in float64).
-    objective_triplets: anchors' triplets for the history's J_inter/J_intra are drawn once with this
-        many positives and negatives per anchor (a fixed sample, so epochs are comparable).
+    objective_triplets: anchors' triplets for the history's J1..J4 are drawn once with this many positives
+        and negatives per anchor (a fixed sample, so epochs are comparable).
+    Networks and optimiser: DCMH's (:class:`~hashnotes.methods.dcmh.DCMHConfig`), with the paper's dropout
+    0.5 in CNN-F and a text MLP 4096 with dropout; the paper gives no optimiser or schedule, so DCMH's are
+    kept: SGD, weight decay 5e-4, ``logspace(-1.5, -3)`` over 500 epochs, batch 128 (= P, the anchors per
+    batch). The loop (Algorithm 1): the text network ``w_x`` first, then the image network ``w_y``;
+    DCMH-MATLAB's zero buffers with ``B = 0`` until they hold outputs.
     """
 
     gamma: float = 100.0
@@ -209,104 +193,61 @@ class TDHConfig(DCMHConfig):
     margin: float = 1.0
     m_pos: int = 8
     m_neg: int = 8
-    text_hidden: tuple = (4096,)
-    dropout: float = 0.5
     bstep_dtype: str = "float64"
     objective_triplets: int = 4
-    init_buffers: str = "zeros"
+    text_hidden: tuple = (4096,)
+    dropout: float = 0.5
 
     def __post_init__(self):
         super().__post_init__()
-        if not isinstance(self.beta, (int, float)) or not math.isfinite(self.beta) or self.beta < 0:
-            raise ValueError(f"beta must be a finite number >= 0, got {self.beta!r}")
-        if self.gamma <= 0:
-            raise ValueError(f"gamma must be > 0 for TDH (the B-step divides by it), got {self.gamma!r}")
-        if not isinstance(self.margin, (int, float)) or not math.isfinite(self.margin):
-            raise ValueError(f"margin must be a finite number, got {self.margin!r}")
+        check_number(self.gamma, "gamma", strict=True)  # the B-step divides by it
+        check_number(self.beta, "beta")
+        check_number(self.margin, "margin", minimum=None)
         for name in ("m_pos", "m_neg", "objective_triplets"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if self.init_buffers not in ("zeros", "randn"):
-            raise ValueError(f"init_buffers must be 'zeros' or 'randn', got {self.init_buffers!r}")
-        if self.bstep_dtype not in ("float64", "float32"):
-            raise ValueError(f"bstep_dtype must be 'float64' or 'float32', got {self.bstep_dtype!r}")
+            check_int(getattr(self, name), name)
+        check_choice(self.bstep_dtype, "bstep_dtype", ("float64", "float32"))
 
 
 class TDH(AlternatingHashing):
-    """Triplet-Based Deep Hashing (Deng et al., IEEE TIP 2018) on the shared alternating trainer.
+    """Triplet-Based Deep Hashing (Deng et al., IEEE TIP 2018) on the shared alternating loop.
 
-    Per epoch: ``B = sign((2I + beta/gamma L)^{-1}(F + G))`` (eq. 12, one Cholesky factor made in
-    :meth:`prepare`), then the text loop (eq. 13) and the image loop (eq. 14). Each mini-batch is the
-    anchor set (P = batch); a :class:`~hashnotes.losses.triplet.TripletMiner` draws M1 positives and M2
-    negatives per anchor from the training labels, inter-modal from the other modality's buffer and
-    intra-modal from the same modality's buffer (the anchor itself excluded from its positives).
+    Per epoch: ``B = sign((2I + beta/gamma L)^{-1}(F + G))`` (eq. 12, one Cholesky factor made before the
+    first epoch), then the text loop (eq. 13) and the image loop (eq. 14). Each mini-batch is the anchor set
+    (P = batch); a :class:`~hashnotes.losses.triplet.TripletMiner` draws M1 positives and M2 negatives per
+    anchor from the training labels, inter-modal from the other modality's buffer and intra-modal from the
+    same modality's buffer (the anchor itself excluded from its positives). The batch loss is the paper's J
+    restricted to the batch's triplets with DCMH's ``1/(n b)`` scaling (the same constant for every term, so
+    gamma and eta keep their meaning); the graph term acts through the B-step.
 
-    Batch loss (text batch; the image batch is symmetric with J1, J3 and F)::
+    ``TDH.small()`` (a CPU preset for the toy data, about 45 CPU seconds for 1,000 training pairs, 12 epochs):
+    SmallCNN (width 32), text MLP 512 with PyTorch's init, no dropout, Adam with lr 1e-3 -> 1e-4, batch 64.
+    It departs from :meth:`paper` in two more ways, and why:
 
-        (1 / (n b)) [ J2 + J4 (all P M1 M2 sampled triplets, eqs. 4, 7)
-                      + gamma ||B_b - G_b||^2 + eta ||G_b^T 1 + G_rest^T 1||^2 ]
-
-    i.e. the paper's J restricted to the batch's triplet set, with DCMH's ``1/(n b)`` scaling (the same
-    constant for every term, so gamma, eta keep their paper meaning). The graph term does not depend on
-    the networks; it acts through the B-step. Same networks and optimiser options as DCMH.
+    * gamma, eta, beta = 1, 0.01, 0.01 instead of 100, 50, 1 (beta/gamma = 0.01 kept). With the paper's
+      weights the quantization and balance terms dominate the triplet terms, the outputs shrink to 0, where
+      the triplet gradient (bilinear in the codes) vanishes, and nothing is learned in a CPU-sized run
+      (measured: val mAP stays at chance after 12 epochs);
+    * random buffers ``F, G ~ N(0, 1)`` instead of zeros: with zero buffers the first epoch's B = 0 pulls
+      every output to 0 and the image network's ReLU head died in our runs.
     """
 
     config_class = TDHConfig
-    modality_order = ("text", "image")  # Algorithm 1: w_x (text) first, then w_y (image)
     name = "tdh"
+    small_settings = dict(epochs=12, batch_size=64, image_net="small", image_size=None, small_width=32,
+                          text_hidden=(512,), text_init_std=None, optimizer="adam", weight_decay=0.0,
+                          lr_image=1e-3, lr_text=1e-3, lr_end_ratio=0.1, dropout=0.0, gamma=1.0, eta=0.01,
+                          beta=0.01, buffer_init="randn")
 
-    @property
-    def init_buffers(self) -> str:
-        """``"zeros"`` (DCMH-MATLAB: F = G = 0, B = 0 in epoch 1) or ``"randn"`` (DCMH-TF), from the config."""
-        return self.config.init_buffers
-
-    build_networks = DCMH.build_networks
-    make_optimizer = DCMH.make_optimizer
-
-    @classmethod
-    def paper(cls, bits: int = 32, **overrides) -> "TDH":
-        """The published settings where known: CNN-F with dropout (give ``vggf_path`` for the ImageNet init),
-        text MLP 4096 with dropout, gamma, eta, beta = 100, 50, 1, alpha = 1, M1 = M2 = 8, batch 128, and
-        DCMH-MATLAB's schedule (SGD, weight decay 5e-4, lr logspace(-1.5, -3) over 500 epochs; METHODS 5.4)."""
-        return cls(TDHConfig(bits=bits, **overrides))
-
-    @classmethod
-    def small(cls, bits: int = 32, **overrides) -> "TDH":
-        """A CPU preset for the toy data (about 45 CPU seconds for 1,000 training pairs, 12 epochs).
-
-        SmallCNN (width 32), text MLP 512 with PyTorch's init, no dropout, Adam with lr 1e-3 -> 1e-4,
-        batch 64 (the first version of :meth:`DCMH.small`; DCMH's preset has since moved to standardised
-        outputs, width 16 and lr 2e-3, which TDH.small has not been re-tuned with). Deviations from
-        :meth:`paper`, and why:
-
-        * gamma, eta, beta = 1, 0.01, 0.01 instead of 100, 50, 1 (beta/gamma = 0.01 kept). With the paper's
-          weights the quantization and balance terms dominate the triplet terms, the outputs shrink to 0,
-          where the triplet gradient (bilinear in the codes) vanishes, and nothing is learned in a CPU-sized
-          run (measured: val mAP stays at chance after 12 epochs);
-        * ``init_buffers="randn"`` (DCMH-TF's F, G ~ N(0, 1)) instead of zeros: with zero buffers the first
-          epoch's B = 0 pulls every output to 0 and the image network's ReLU head died in our runs;
-        * 12 epochs.
-        """
-        settings = dict(bits=bits, epochs=12, batch_size=64, image_net="small", image_size=None, small_width=32,
-                        text_hidden=(512,), text_init_std=None, optimizer="adam", weight_decay=0.0,
-                        lr_start=1e-3, lr_end=1e-4, dropout=0.0, gamma=1.0, eta=0.01, beta=0.01,
-                        init_buffers="randn")
-        settings.update(overrides)
-        return cls(TDHConfig(**settings))
-
-    # ---- hooks ---------------------------------------------------------------------------------------
-    def prepare(self, train, state) -> None:
-        """Factor ``2I + (beta/gamma) L`` once (dense, ``8 n^2`` bytes in float64), set up the miners and
-        the fixed triplet sample used by :meth:`objective`; then redo the first B-step with the graph."""
+    def prepare_state(self, train, state) -> None:
+        """Factor ``2I + (beta/gamma) L`` once (dense, ``8 n^2`` bytes in float64), set up the miner and the
+        fixed triplet sample of :meth:`objective`."""
         cfg = self.config
         labels = np.asarray(train.labels)
         state.extra["bstep"] = GraphBStep(labels, cfg.beta / cfg.gamma, dtype=getattr(torch, cfg.bstep_dtype),
                                           device=state.device)
         state.extra["labels_np"] = labels
-        state.extra["miner"] = TripletMiner(cfg.m_pos, cfg.m_neg, seed=cfg.seed)
-        state.extra["terms"] = TDHTripletTerms(cfg.margin)
-        fixed = TripletMiner(cfg.objective_triplets, cfg.objective_triplets, seed=cfg.seed + 1)
+        state.extra["miner"] = triplet.TripletMiner(cfg.m_pos, cfg.m_neg, seed=cfg.seed)
+        fixed = triplet.TripletMiner(cfg.objective_triplets, cfg.objective_triplets, seed=cfg.seed + 1)
         anchors = np.arange(state.n)
         cpu_labels = torch.as_tensor(labels)
         chunks = {"inter": [], "intra": []}
@@ -318,68 +259,35 @@ class TDH(AlternatingHashing):
             k: (torch.cat([m.anchor + i * 1024 for i, m in enumerate(v)]).to(state.device),
                 torch.cat([m.pos for m in v]).to(state.device), torch.cat([m.neg for m in v]).to(state.device))
             for k, v in chunks.items()}
-        state.B = self.b_step(state)
 
     def b_step(self, state) -> torch.Tensor:
-        """Eq. (12): ``B = sign(M^{-1}(F + G))`` with the factor from :meth:`prepare` (two triangular solves)."""
-        if state.epoch == 0 and not bool(state.F.any()) and not bool(state.G.any()):
-            # F = G = 0 before any forward pass: B = 0 in epoch 1, as in DCMH's MATLAB reference (with
-            # sign(0) = +1 every item would get the all-ones code, a fixed point of the alternation)
-            return torch.zeros_like(state.F)
-        step = state.extra.get("bstep")
-        if step is None:  # not prepared (outside fit): DCMH's rule
-            return sign(state.F + state.G)
-        return step(state.F, state.G)
+        """Eq. (12): ``B = sign(M^{-1}(F + G))`` with the factor made before the first epoch."""
+        return state.extra["bstep"](state.F, state.G)
 
     def batch_loss(self, modality, idx, out, state):
-        """Triplet terms of the batch's anchors + gamma quantization + eta balance, scaled by 1/(n b)."""
+        """The batch anchors' triplet terms + gamma quantization + eta balance (eqs. 10, 13, 14)."""
         cfg = self.config
-        miner, terms = state.extra["miner"], state.extra["terms"]
-        labels = state.extra["labels_np"]
+        miner, labels = state.extra["miner"], state.extra["labels_np"]
         idx_cpu = idx.cpu()
         batch_labels = labels[idx_cpu.numpy()]
-        inter = miner(batch_labels, labels)
-        intra = miner(batch_labels, labels, exclude=idx_cpu)
-        dev = out.device
-        inter = _to_device(inter, dev)
-        intra = _to_device(intra, dev)
-        trip = terms(modality, out, state.F, state.G, inter, intra)
-        own = state.buffer(modality)
-        quant = quantization(state.B[idx], out)
-        rest = own.sum(0) - own[idx].sum(0)
-        bal = bit_balance(out.sum(0) + rest)
-        scale = 1.0 / (state.n * out.shape[0])
-        j_trip = sum(trip.values())
-        loss = scale * (j_trip + cfg.gamma * quant + cfg.eta * bal)
-        parts = {k: float(v.detach()) * scale for k, v in trip.items()}
-        parts.update(quantization=cfg.gamma * float(quant.detach()) * scale,
-                     balance=cfg.eta * float(bal.detach()) * scale,
-                     skipped_anchors=float(inter.n_anchors - inter.anchor.numel()))
-        return loss, parts
+        inter = _to_device(miner(batch_labels, labels), out.device)
+        intra = _to_device(miner(batch_labels, labels, exclude=idx_cpu), out.device)
+        return triplet.batch_loss(out, state.other(modality), state.B[idx], inter, state.buffer(modality), intra,
+                                  modality, margin=cfg.margin, gamma=cfg.gamma, eta=cfg.eta,
+                                  rest=state.rest_sum(modality, idx))
 
     def objective(self, state) -> dict:
         """Eq. (10) on the buffers, as sums: J1..J4 on a fixed triplet sample (``objective_triplets``
         positives x negatives per training item), quantization, balance, graph ``beta tr(B^T L B)``."""
         cfg = self.config
-        F, G = state.F, state.G
-        out = {}
-        a, p, n_ = state.extra["objective_triplets"]["inter"]
-        out["J1"] = float(nnf.softplus(-triplet_deltas(F[a], G[p], G[n_], cfg.margin)).sum())
-        out["J2"] = float(nnf.softplus(-triplet_deltas(G[a], F[p], F[n_], cfg.margin)).sum())
-        a, p, n_ = state.extra["objective_triplets"]["intra"]
-        out["J3"] = float(nnf.softplus(-triplet_deltas(F[a], F[p], F[n_], cfg.margin)).sum())
-        out["J4"] = float(nnf.softplus(-triplet_deltas(G[a], G[p], G[n_], cfg.margin)).sum())
-        out["quantization"] = cfg.gamma * float(quantization(state.B, F) + quantization(state.B, G))
-        out["balance"] = cfg.eta * float(bit_balance(F) + bit_balance(G))
-        out["graph"] = cfg.beta * laplacian_quadratic(state.B, state.extra["labels_np"])
-        out["total"] = sum(out.values())
-        return out
+        terms = triplet.objective(state.F, state.G, state.B, state.extra["objective_triplets"],
+                                  state.extra["labels_np"], margin=cfg.margin, gamma=cfg.gamma, eta=cfg.eta,
+                                  beta=cfg.beta)
+        return {k: float(v) for k, v in terms.items()}
 
 
 def _to_device(m, device):
     if m.anchor.device == device:
         return m
-    from ..losses.triplet import MinedTriplets
-
-    return MinedTriplets(m.anchor.to(device), m.pos.to(device), m.neg.to(device), m.n_anchors, m.no_positive,
-                         m.no_negative)
+    return triplet.MinedTriplets(m.anchor.to(device), m.pos.to(device), m.neg.to(device), m.n_anchors,
+                                 m.no_positive, m.no_negative)

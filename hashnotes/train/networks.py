@@ -1,0 +1,180 @@
+"""The network and optimiser settings shared by the deep methods, and the builders that read them.
+
+:class:`DeepConfig` holds every field once (DCMH, CDHCR and TDH differ only in their defaults);
+:func:`build_pair_networks` turns it into an image network and a text network, :func:`make_optimizer`
+into an optimiser with its per-epoch learning-rate schedule.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._checks import check_choice, check_int, check_number
+from ..nets import CNNF, FeatureMLP, ResNet34Trunk, SmallCNN, TextMLP, channel_stats, load_vggf_matconvnet
+from .base import DataSpec, TrainConfig
+
+__all__ = ["DeepConfig", "Standardised", "build_pair_networks", "make_optimizer", "learning_rates"]
+
+IMAGE_NETS = ("cnnf", "resnet34", "small")
+OPTIMIZERS = ("sgd", "adam", "rmsprop")
+SCHEDULES = ("logspace", "step", "constant")
+
+
+@dataclass(frozen=True)
+class DeepConfig(TrainConfig):
+    """Networks and optimiser of a deep method with one image and one text network.
+
+    Networks:
+        image_net: ``"cnnf"`` (CNN-F, 224 px; DCMH, TDH), ``"resnet34"`` (ResNet-34 trunk -> ``image_hidden``
+            -> bits; CDHCR) or ``"small"`` (:class:`~hashnotes.nets.SmallCNN` for 32/64 px images). Feature
+            inputs ``(n, d)`` always get a :class:`~hashnotes.nets.FeatureMLP` with ``feature_hidden``.
+        image_size: network input side (None: the data's own size, 32 or 64, for ``"small"``).
+        pretrained_path: ImageNet weights to start from: MatConvNet ``imagenet-vgg-f.mat`` for CNN-F, a
+            torchvision ResNet-34 state dict for ResNet-34 (None: random initialisation).
+        small_width: channel width of SmallCNN. image_hidden: width of ResNet-34's hidden fc layer.
+        text_hidden: text MLP hidden sizes; text_init_std: ``N(0, std)`` initialisation of the text MLP
+            (None: PyTorch's default). center_text: subtract the training bag-of-words mean.
+        dropout: dropout in fc6/fc7 and the MLPs.
+        output_norm: end both networks in a per-bit ``BatchNorm1d(bits, affine=False)`` (see :class:`Standardised`).
+    Optimiser:
+        optimizer: ``"sgd"``, ``"adam"`` or ``"rmsprop"``; lr_image, lr_text: initial learning rates;
+            weight_decay: the optimiser's L2 weight decay.
+        lr_schedule: ``"logspace"`` (log-linear from lr to ``lr * lr_end_ratio`` over the epochs, DCMH-MATLAB's
+            ``logspace``), ``"step"`` (times ``lr_decay`` every ``lr_step`` epochs) or ``"constant"``.
+    """
+
+    image_net: str = "cnnf"
+    image_size: int | None = 224
+    pretrained_path: str | None = None
+    small_width: int = 32
+    image_hidden: int = 4096
+    feature_hidden: tuple = (4096,)
+    text_hidden: tuple = (8192,)
+    text_init_std: float | None = None
+    center_text: bool = False
+    dropout: float = 0.0
+    output_norm: bool = False
+    optimizer: str = "sgd"
+    lr_image: float = 0.01
+    lr_text: float = 0.01
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"
+    lr_end_ratio: float = 1.0
+    lr_step: int = 15
+    lr_decay: float = 0.5
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice(self.image_net, "image_net", IMAGE_NETS)
+        if self.image_size is not None:
+            check_int(self.image_size, "image_size", minimum=8)
+        if self.pretrained_path is not None and not isinstance(self.pretrained_path, str):
+            raise ValueError(f"pretrained_path must be a file path (str) or None, got {self.pretrained_path!r}")
+        check_int(self.small_width, "small_width")
+        check_int(self.image_hidden, "image_hidden")
+        for name in ("feature_hidden", "text_hidden"):
+            hidden = getattr(self, name)
+            if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
+                raise ValueError(f"{name} must be a sequence of layer widths, got {hidden!r}")
+            object.__setattr__(self, name, tuple(check_int(h, name) for h in hidden))
+        if self.text_init_std is not None:
+            check_number(self.text_init_std, "text_init_std", strict=True)
+        for name in ("center_text", "output_norm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        check_number(self.dropout, "dropout", maximum=1.0)
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        check_choice(self.lr_schedule, "lr_schedule", SCHEDULES)
+        for name in ("lr_image", "lr_text", "lr_end_ratio", "lr_decay"):
+            check_number(getattr(self, name), name, strict=True)
+        check_number(self.weight_decay, "weight_decay")
+        check_int(self.lr_step, "lr_step")
+
+
+class Standardised(nn.Module):
+    """``net`` followed by a per-bit BatchNorm without affine parameters (``output_norm``).
+
+    Outputs are standardised per bit over the batch in training and by the running statistics when
+    encoding, so they start at scale 1 with zero mean whatever the initialisation.
+    """
+
+    def __init__(self, net: nn.Module, bits: int):
+        super().__init__()
+        self.net = net
+        self.norm = nn.BatchNorm1d(bits, affine=False)
+
+    def forward(self, x):
+        return self.norm(self.net(x))
+
+
+def build_image_net(cfg: DeepConfig, data, fitting: bool) -> nn.Module:
+    """The image network of ``cfg`` for ``data`` (a PairSet while fitting, else a DataSpec)."""
+    shape = tuple(data.image_shape)
+    if len(shape) == 1:
+        return FeatureMLP(shape[0], cfg.bits, hidden=cfg.feature_hidden, dropout=cfg.dropout)
+    if cfg.image_net == "small":
+        size = cfg.image_size or (32 if shape[-1] <= 32 else 64)
+        mean, std = channel_stats(data.images, seed=cfg.seed) if fitting else (None, None)
+        return SmallCNN(cfg.bits, in_channels=shape[0], image_size=size, width=cfg.small_width,
+                        dropout=cfg.dropout, mean=mean, std=std)
+    if shape[0] != 3:
+        raise ValueError(f"{cfg.image_net} needs RGB images (3 channels), got image shape {shape}")
+    weights = cfg.pretrained_path if fitting else None
+    if cfg.image_net == "cnnf":
+        net = CNNF(cfg.bits, dropout=cfg.dropout, image_size=cfg.image_size or 224)
+        if weights:
+            load_vggf_matconvnet(net, weights)
+        return net
+    trunk = ResNet34Trunk(weights_path=weights, image_size=cfg.image_size or 224)
+    return nn.Sequential(trunk, nn.Linear(trunk.out_dim, cfg.image_hidden), nn.ReLU(inplace=True),
+                         nn.Dropout(cfg.dropout), nn.Linear(cfg.image_hidden, cfg.bits))
+
+
+def build_text_net(cfg: DeepConfig, data, fitting: bool) -> nn.Module:
+    """The text MLP of ``cfg`` for ``data``."""
+    center = None
+    if cfg.center_text:
+        center = np.asarray(data.texts, dtype=np.float64).mean(0) if fitting else np.zeros(data.text_dim)
+    return TextMLP(data.text_dim, cfg.bits, hidden=cfg.text_hidden, dropout=cfg.dropout,
+                   init_std=cfg.text_init_std, center=center)
+
+
+def build_pair_networks(cfg: DeepConfig, data, restoring: bool = False) -> dict[str, nn.Module]:
+    """``{"image": ..., "text": ...}`` built from ``cfg`` (image first: the order fixes the random init).
+
+    ``data`` is the training PairSet (input statistics, pretrained weights) or, when a saved model is
+    rebuilt (``restoring``), its DataSpec.
+    """
+    fitting = not isinstance(data, DataSpec) and not restoring
+    image_net = build_image_net(cfg, data, fitting)
+    text_net = build_text_net(cfg, data, fitting)
+    if cfg.output_norm:
+        image_net, text_net = Standardised(image_net, cfg.bits), Standardised(text_net, cfg.bits)
+    return {"image": image_net, "text": text_net}
+
+
+def learning_rates(cfg: DeepConfig, modality: str) -> np.ndarray:
+    """The learning rate of each epoch (``cfg.epochs`` values) for the ``modality`` network."""
+    lr = cfg.lr_image if modality == "image" else cfg.lr_text
+    e = np.arange(cfg.epochs)
+    if cfg.lr_schedule == "logspace":
+        return np.logspace(np.log10(lr), np.log10(lr * cfg.lr_end_ratio), cfg.epochs)
+    if cfg.lr_schedule == "step":
+        return lr * cfg.lr_decay ** (e // cfg.lr_step)
+    return np.full(cfg.epochs, lr)
+
+
+def make_optimizer(cfg: DeepConfig, params, modality: str):
+    """``(optimizer, scheduler or None)`` for one network; the scheduler is stepped once per epoch."""
+    lr = cfg.lr_image if modality == "image" else cfg.lr_text
+    opt = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}[cfg.optimizer](
+        params, lr=lr, weight_decay=cfg.weight_decay)
+    if cfg.lr_schedule == "logspace":
+        lrs = learning_rates(cfg, modality)
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda e: float(lrs[min(e, len(lrs) - 1)] / lrs[0]))
+    if cfg.lr_schedule == "step":
+        return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_decay)
+    return opt, None
