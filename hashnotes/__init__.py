@@ -21,6 +21,7 @@ _SUBMODULES = (
     "plots",
     "widgets",
     "provenance",
+    "threads",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

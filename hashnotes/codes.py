@@ -16,6 +16,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from ._checks import _is_torch_tensor, as_numpy, check_bits, check_codes, check_finite, check_same_width
+from .threads import get_num_threads
 
 __all__ = [
     "sign", "to_pm1", "to_01", "pack_bits", "unpack_bits", "hamming_distance", "popcount64", "check_bits",
@@ -185,8 +186,10 @@ _PARALLEL_MIN_PAIRS = 1 << 21
 def _run_chunked(kernel, n_rows: int, n_cols: int, *args) -> None:
     """Call ``kernel(*args, chunk, n_chunks)`` for every chunk of rows (chunk ``c`` of ``n`` takes rows
     ``c, c + n, ...``). The kernels release the GIL, so for large inputs a thread pool with
-    ``numba.get_num_threads()`` workers runs the chunks on all cores."""
-    n_threads = numba.get_num_threads()
+    :func:`hashnotes.threads.get_num_threads` workers runs the chunks in parallel. (Asking numba for its
+    thread count would start numba's OpenMP layer, which resets torch's thread count: see
+    :mod:`hashnotes.threads`.)"""
+    n_threads = get_num_threads()
     if n_rows < 2 or n_rows * n_cols < _PARALLEL_MIN_PAIRS or n_threads < 2:
         kernel(*args, 0, 1)
         return

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .base import CrossModalDataset, PairSet, Split
+from .images import read_image
 from .protocol import apply_split, make_split
 
 __all__ = ["shared_data_dir", "load_dcmh_mat", "mirflickr25k", "mirflickr_photos", "MirflickrPhotos",
@@ -459,19 +460,6 @@ class MirflickrPhotos(NamedTuple):
     files: list             # image file paths
 
 
-def _square_resize(path: Path, size: int) -> np.ndarray:
-    from PIL import Image
-    with Image.open(path) as im:
-        im.draft("RGB", (size * 2, size * 2))
-        im = im.convert("RGB")
-        w, h = im.size
-        s = min(w, h)
-        left, top = (w - s) // 2, (h - s) // 2
-        im = im.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + s, top + s),
-                       reducing_gap=2.0)
-        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
-
-
 def mirflickr_photos(root=None, size: int = 64) -> MirflickrPhotos:
     """The 730 real MIRFLICKR thumbnails (of im1-im1000) that fall within the 20,015 DCMH pairs.
 
@@ -497,7 +485,7 @@ def mirflickr_photos(root=None, size: int = 64) -> MirflickrPhotos:
     if missing:
         raise FileNotFoundError(f"{len(missing)} thumbnails listed in {index.name} are missing, e.g. {missing[0]}. "
                                 f"{how}")
-    images = np.stack([_square_resize(f, int(size)) for f in files]) if files else \
+    images = np.stack([read_image(f, int(size)) for f in files]) if files else \
         np.zeros((0, 3, size, size), np.uint8)
     if len(ids) and ids.max() >= len(allpairs):
         raise ValueError(f"{index.name} names row {ids.max()} but LAll has only {len(allpairs)} rows")
