@@ -1,0 +1,143 @@
+"""``python -m hashnotes bench``: any set of methods at any set of bit lengths, one split, several seeds.
+
+Every (method, bits, seed) run trains on the split's training items (model selection on its validation
+items), evaluates the query set against the database and appends one row to ``results.jsonl`` in the output
+folder; ``results.csv`` holds the same rows' scalar columns. A rerun with the same arguments skips the runs
+already written, so an interrupted benchmark resumes where it stopped. Rows carry the full provenance:
+the method's config, the dataset record (name, sizes, split digests, source files) and the environment
+(package and torch versions, threads, device).
+
+:func:`summary` turns rows into mean and standard deviation over seeds, as the comparison chapter shows.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["run_key", "read_rows", "evaluate_row", "run_benchmark", "summary", "SCALARS"]
+
+SCALARS = ("data", "method", "bits", "seed", "preset", "map_i2t", "map_t2i", "map_at_r_i2t", "map_at_r_t2i",
+           "top_r", "p_at_r2_i2t", "p_at_r2_t2i", "train_seconds", "eval_seconds", "epochs", "best_epoch")
+
+
+def run_key(row: dict) -> tuple:
+    """What makes two rows the same run (for resuming)."""
+    return (row["data"], row["method"], int(row["bits"]), int(row["seed"]), row["preset"], row.get("epochs_override"))
+
+
+def read_rows(path) -> list[dict]:
+    """The rows of a ``results.jsonl`` file (an empty list when it does not exist). A truncated last line,
+    as an interrupted run may leave, is skipped with a warning; any other malformed line is an error."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    rows, lines = [], p.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if i == len(lines) - 1:
+                import warnings
+
+                warnings.warn(f"{p}: ignoring a truncated last line ({e})", stacklevel=2)
+                continue
+            raise ValueError(f"{p}: line {i + 1} is not JSON ({e}); is this a hashnotes results file?") from None
+    return rows
+
+
+def evaluate_row(model, ds, top_r: int) -> dict:
+    """The scores of one trained model: mAP@all and mAP@R both ways, precision within radius 2 (per query)
+    and the pooled hash-lookup PR curves."""
+    from . import metrics
+
+    qi, qt = model.encode_image(ds.query.images), model.encode_text(ds.query.texts)
+    di, dt = model.encode_image(ds.database.images), model.encode_text(ds.database.texts)
+    ql, dl = np.asarray(ds.query.labels), np.asarray(ds.database.labels)
+    out = {"top_r": int(min(top_r, len(dl)))}
+    for name, q, d in (("i2t", qi, dt), ("t2i", qt, di)):
+        out[f"map_{name}"] = float(metrics.mean_average_precision(q, d, ql, dl))
+        out[f"map_at_r_{name}"] = float(metrics.mean_average_precision(q, d, ql, dl, top_k=out["top_r"]))
+        out[f"p_at_r2_{name}"] = float(metrics.precision_at_radius(q, d, ql, dl, radius=2))
+        pr = metrics.pr_curve(q, d, ql, dl)
+        out[f"pr_{name}"] = {"radius": pr.radius.tolist(),
+                             "precision": [None if math.isnan(v) else float(v) for v in pr.precision],
+                             "recall": pr.recall.tolist()}
+    return out
+
+
+def _write_csv(rows, path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=SCALARS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k) for k in SCALARS})
+
+
+def run_benchmark(ds, data_name: str, method_names, bits_list, seeds, out_dir, preset: str = "small",
+                  epochs=None, device: str = "cpu", top_r: int = 1000, progress: bool = True,
+                  build_model=None, log=print) -> list[dict]:
+    """Run every (method, bits, seed) not yet in ``out_dir/results.jsonl``; return all rows of the file."""
+    from tqdm.auto import tqdm
+
+    from . import provenance
+
+    if build_model is None:
+        from .__main__ import build_model
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file; give a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    jsonl = out / "results.jsonl"
+    rows = read_rows(jsonl)
+    done = {run_key(r) for r in rows}
+    plan = [(m, b, s) for s in seeds for b in bits_list for m in method_names]
+    todo = [p for p in plan if (data_name, p[0], int(p[1]), int(p[2]), preset, epochs) not in done]
+    if len(todo) < len(plan):
+        log(f"resuming: {len(plan) - len(todo)} of {len(plan)} runs are already in {jsonl}")
+    dataset = provenance.dataset_record(ds)
+    bar = tqdm(todo, desc="bench", disable=not progress, unit="run")
+    for method, bits, seed in bar:
+        bar.set_postfix_str(f"{method} {bits} bits seed {seed}")
+        model = build_model(method, bits, preset, seed, epochs, device)
+        t0 = time.perf_counter()
+        model.fit(ds, device=device, progress=False)
+        train_seconds = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        scores = evaluate_row(model, ds, top_r)
+        row = {"data": data_name, "method": method, "bits": int(bits), "seed": int(seed), "preset": preset,
+               "epochs_override": epochs, **scores, "train_seconds": round(train_seconds, 3),
+               "eval_seconds": round(time.perf_counter() - t1, 3), "epochs": len(model.history),
+               "best_epoch": model.best_epoch, "config": asdict(model.config), "dataset": dataset,
+               "environment": model.environment or provenance.environment_record()}
+        with open(jsonl, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        rows.append(row)
+        _write_csv(rows, out / "results.csv")
+        log(f"{method:>7} {bits:>3} bits seed {seed}: I->T {row['map_i2t']:.4f}  T->I {row['map_t2i']:.4f}  "
+            f"({train_seconds:.0f} s)")
+    bar.close()
+    _write_csv(rows, out / "results.csv")
+    return rows
+
+
+def summary(rows, keys=("map_i2t", "map_t2i")) -> dict:
+    """``{(data, method, bits): {key: (mean, std, n_seeds)}}`` over the seeds of each run (std with ddof=1;
+    0 for a single seed)."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["data"], r["method"], int(r["bits"])), []).append(r)
+    out = {}
+    for k, rs in sorted(groups.items()):
+        out[k] = {}
+        for key in keys:
+            v = np.array([r[key] for r in rs], dtype=np.float64)
+            out[k][key] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v))
+    return out

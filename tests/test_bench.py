@@ -1,0 +1,77 @@
+"""The benchmark runner: rows with provenance, resume without rerunning, CSV beside JSONL, mean/std summary;
+the random-codes floor."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hashnotes import bench, data, methods, metrics
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return data.toy(n=400, image_size=32, seed=2)
+
+
+def test_random_codes_are_a_deterministic_floor(ds):
+    m = methods.RandomCodes(bits=32, seed=1).fit(ds, progress=False)
+    a, b = m.encode_image(ds.query.images), m.encode_image(ds.query.images)
+    np.testing.assert_array_equal(a, b)  # a function of the item
+    assert a.dtype == np.int8 and set(np.unique(a)) == {-1, 1}
+    assert abs(float(a.mean())) < 0.1  # balanced bits
+    other = methods.RandomCodes(bits=32, seed=2).fit(ds, progress=False)
+    assert (other.encode_image(ds.query.images) != a).mean() > 0.4  # the seed keys the hash
+    # image and text codes share nothing: mAP is the relevant fraction, within sampling noise
+    rel = (ds.query.labels.astype(int) @ ds.database.labels.T.astype(int) > 0).mean()
+    r = m.evaluate(ds)
+    assert abs(r["map_i2t"] - rel) < 0.05 and abs(r["map_t2i"] - rel) < 0.05
+    wide = methods.RandomCodes(bits=1000).fit(ds, progress=False).encode_text(ds.query.texts)
+    assert wide.shape == (len(ds.query), 1000)
+
+
+def test_run_resume_csv_and_summary(ds, tmp_path):
+    calls = []
+
+    def build(method, bits, preset, seed, epochs, device):
+        calls.append((method, bits, seed))
+        return getattr(methods.get(method), preset)(bits=bits, seed=seed)
+
+    kw = dict(ds=ds, data_name="toy400", method_names=["random", "cca"], bits_list=[8, 16], seeds=[0, 1],
+              out_dir=tmp_path, progress=False, build_model=build, log=lambda *_: None, top_r=50)
+    rows = bench.run_benchmark(**kw)
+    assert len(rows) == 8 and len(calls) == 8
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 8
+    row = json.loads(lines[0])
+    for key in ("map_i2t", "map_t2i", "map_at_r_i2t", "p_at_r2_t2i", "pr_i2t", "train_seconds", "config",
+                "dataset", "environment"):
+        assert key in row
+    assert row["dataset"]["split"] == ds.split.as_dict() and row["top_r"] == 50
+    assert row["environment"]["torch_threads"] >= 1
+    # the recorded scores are the metrics of the codes
+    m = build(row["method"], row["bits"], "small", row["seed"], None, "cpu").fit(ds, progress=False)
+    qi, dt = m.encode_image(ds.query.images), m.encode_text(ds.database.texts)
+    assert row["map_i2t"] == pytest.approx(metrics.mean_average_precision(qi, dt, ds.query.labels, ds.database.labels))
+    # a rerun resumes: nothing is trained again; one more seed trains only that seed
+    calls.clear()
+    assert len(bench.run_benchmark(**kw)) == 8 and calls == []
+    rows = bench.run_benchmark(**{**kw, "seeds": [0, 1, 2]})
+    assert len(rows) == 12 and sorted({c[2] for c in calls}) == [2] and len(calls) == 4
+    csv_lines = (tmp_path / "results.csv").read_text().splitlines()
+    assert len(csv_lines) == 13 and csv_lines[0].startswith("data,method,bits,seed")
+    s = bench.summary(rows)
+    mean, std, n = s[("toy400", "cca", 16)]["map_i2t"]
+    vals = [r["map_i2t"] for r in rows if r["method"] == "cca" and r["bits"] == 16]
+    assert n == 3 and mean == pytest.approx(np.mean(vals)) and std == pytest.approx(np.std(vals, ddof=1))
+
+
+def test_read_rows_tolerates_only_a_truncated_last_line(tmp_path):
+    p = tmp_path / "results.jsonl"
+    p.write_text('{"a": 1}\n{"a": 2')
+    with pytest.warns(UserWarning, match="truncated"):
+        assert bench.read_rows(p) == [{"a": 1}]
+    p.write_text('{"a": 1}\nnot json\n{"a": 2}\n')
+    with pytest.raises(ValueError, match="line 2 is not JSON"):
+        bench.read_rows(p)
