@@ -30,6 +30,7 @@ import torch
 
 from .._checks import check_choice
 from ..codes import sign
+from . import distributed
 from .base import HashingMethod, Phase
 from .batches import Feeder, fresh_batches
 from .networks import DeepConfig, build_pair_networks, make_optimizer
@@ -137,6 +138,7 @@ class AlternatingHashing(HashingMethod):
 
     def prepare(self, train) -> None:
         cfg = self.config
+        self._setup_distributed()
         self.optimizers, self.schedulers = {}, {}
         for modality in MODALITIES:
             self.optimizers[modality], self.schedulers[modality] = make_optimizer(
@@ -155,6 +157,25 @@ class AlternatingHashing(HashingMethod):
         self.prepare_state(train, self.state)
         self.state.B = self.update_b(self.state)
 
+    def _setup_distributed(self) -> None:
+        """Under torchrun: DDP-wrapped networks for the training forwards (see :mod:`.distributed`)."""
+        self.dist = distributed.context()
+        self._train_nets = dict(self.modules)
+        if not self.dist.active:
+            return
+        if int(self.config.batch_size) < self.dist.world_size:
+            raise ValueError(f"batch_size={self.config.batch_size} is smaller than the world size "
+                             f"{self.dist.world_size}: every rank needs a part of each batch")
+        from torch.nn.parallel import DistributedDataParallel
+
+        cuda = self.device.type == "cuda"
+        for name, module in self.modules.items():
+            if cuda:
+                module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+                self.modules[name] = module
+            self._train_nets[name] = DistributedDataParallel(
+                module, device_ids=[self.device.index or 0] if cuda else None)
+
     def phases(self, train):
         def epoch(e):
             self.state.epoch = e
@@ -171,17 +192,25 @@ class AlternatingHashing(HashingMethod):
 
     def train_modality(self, modality: str, state: TrainState) -> dict[str, float]:
         """``ceil(n / b)`` steps on one network; returns the mean of each scaled batch term."""
-        net, opt = self.modules[modality], self.optimizers[modality]
+        net, opt = self._train_nets[modality], self.optimizers[modality]
         buf = state.buffer(modality)
         net.train()
         sums: dict[str, float] = {}
         iters = 0
+        dist = self.dist
         for idx in fresh_batches(state.n, self.config.batch_size, state.generator, self.device):
-            out = self.output_activation(net(self._feeder.get(modality, idx)))
-            buf[idx] = out.detach().to(buf.dtype)
-            terms = self.batch_loss(modality, idx, out, state)
-            scale = 1.0 / (state.n * out.shape[0])  # DCMH's 1/(n b) normalisation of every batch term
+            mine = dist.shard(idx)  # the whole batch in a single process
+            out = self.output_activation(net(self._feeder.get(modality, mine)))
+            if dist.active:  # every rank writes every shard's outputs: identical buffers on all ranks
+                sizes = [len(part) for part in torch.tensor_split(idx, dist.world_size)]
+                buf[idx] = distributed.all_gather_rows(out.detach().to(buf.dtype), sizes)
+            else:
+                buf[idx] = out.detach().to(buf.dtype)
+            terms = self.batch_loss(modality, mine, out, state)
+            scale = 1.0 / (state.n * len(idx))  # DCMH's 1/(n b) normalisation of every batch term
             loss = scale * terms["total"]
+            if dist.active:
+                loss = loss * dist.world_size  # DDP averages the ranks' gradients: their sum is the batch's
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{modality} batch loss became {float(loss.detach())} at epoch "
                                          f"{state.epoch + 1}; lower the learning rate")
