@@ -112,7 +112,7 @@ def test_validation_model_selection_restores_best_epoch():
 
         scores = [0.2, 0.9, 0.5, 0.4]
 
-        def validate(self, val, train):
+        def validate(self, val, database):
             e = len(self.history)
             self.snap = getattr(self, "snap", {})
             self.snap[e + 1] = {k: v.clone() for k, v in self.modules["text"].state_dict().items()}
@@ -388,3 +388,40 @@ def test_each_method_applies_its_epoch_1_b_rule(name, rule):
     s = _trace_first_epoch(model, train)
     want = torch.zeros_like(s["B0"]) if rule == "zero" else torch.ones_like(s["B0"])
     assert torch.equal(s["B0"], want)
+
+
+def test_objective_row_on_a_fixed_item_sample_or_off():
+    from hashnotes.losses import pairwise
+
+    train = _pairs(n=40, seed=9)
+    kw = dict(bits=4, epochs=2, batch_size=8, eval_every=0, feature_hidden=(8,), text_hidden=(8,))
+    m = methods.DCMH.paper(**kw, objective_items=15).fit(train, device="cpu", progress=False)
+    rows = m.state.extra["objective_rows"]
+    assert len(rows) == 15 and len(set(rows.tolist())) == 15
+    st = m.state
+    want = pairwise.objective(st.F[rows], st.G[rows], st.B[rows], labels=st.labels[rows], gamma=1.0, eta=1.0)
+    assert m.history[-1]["loss/total"] == pytest.approx(float(want["total"]), rel=1e-6)
+    full = methods.DCMH.paper(**kw).fit(train, device="cpu", progress=False)  # 40 < 4096: every item
+    assert "objective_rows" not in full.state.extra
+    off = methods.DCMH.paper(**kw, objective_items=0).fit(train, device="cpu", progress=False)
+    assert not any(k.startswith("loss/") for k in off.history[0])
+    # the sample has its own generator: training itself is unchanged
+    np.testing.assert_array_equal(off.encode_text(train.texts), full.encode_text(train.texts))
+
+
+def test_validation_ranks_against_a_fixed_sample_of_training_items():
+    train, val = _pairs(n=30, seed=5), _pairs(n=6, seed=6)
+    sizes = []
+
+    class Counting(Recorder):
+        def validate(self, val, database):
+            sizes.append(tuple(database.ids.tolist()))
+            return super().validate(val, database)
+
+    Counting(bits=4, epochs=2, batch_size=5, val_database=12).fit(train, val=val, device="cpu", progress=False)
+    assert len(sizes) == 2 and len(sizes[0]) == 12 and sizes[0] == sizes[1]  # fixed across epochs
+    sizes.clear()
+    Counting(bits=4, epochs=1, batch_size=5, val_database=None).fit(train, val=val, device="cpu", progress=False)
+    assert len(sizes[0]) == 30
+    with pytest.raises(ValueError, match="val_database"):
+        ToyConfig(val_database=0)

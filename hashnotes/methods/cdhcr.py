@@ -127,8 +127,9 @@ class CDHCR(AlternatingHashing):
                                  distance=cfg.distance, weights=self._weights(state), eps=cfg.eps)
 
     def objective(self, state):
-        """Full eq. (7) on the buffers, as sums: ``cauchy``, ``quantization``, ``total``."""
-        cfg = self.config
-        terms = cauchy.objective(state.F, state.G, state.B, labels=state.labels, gamma=cfg.gamma, alpha=cfg.alpha,
+        """Full eq. (7) on the buffers (of the objective's item sample), as sums: ``cauchy``, ``quantization``,
+        ``total``."""
+        cfg, v = self.config, state.objective_view()
+        terms = cauchy.objective(v.F, v.G, v.B, labels=v.labels, gamma=cfg.gamma, alpha=cfg.alpha,
                                  distance=cfg.distance, weights=self._weights(state), eps=cfg.eps)
         return {k: float(v) for k, v in terms.items()}

@@ -105,7 +105,7 @@ class DCMH(AlternatingHashing):
                                    rest=state.rest_sum(modality, idx))
 
     def objective(self, state):
-        """Full eq. (2) on the buffers, as sums: nll, quantization, balance, total."""
-        cfg = self.config
-        terms = pairwise.objective(state.F, state.G, state.B, labels=state.labels, gamma=cfg.gamma, eta=cfg.eta)
+        """Full eq. (2) on the buffers (of the objective's item sample), as sums: nll, quantization, balance, total."""
+        cfg, v = self.config, state.objective_view()
+        terms = pairwise.objective(v.F, v.G, v.B, labels=v.labels, gamma=cfg.gamma, eta=cfg.eta)
         return {k: float(v) for k, v in terms.items()}

@@ -247,11 +247,15 @@ class TDH(AlternatingHashing):
                                           device=state.device)
         state.extra["labels_np"] = labels
         state.extra["miner"] = triplet.TripletMiner(cfg.m_pos, cfg.m_neg, seed=cfg.seed)
+        if not cfg.objective_items:
+            return
         fixed = triplet.TripletMiner(cfg.objective_triplets, cfg.objective_triplets, seed=cfg.seed + 1)
-        anchors = np.arange(state.n)
-        cpu_labels = torch.as_tensor(labels)
+        view = state.objective_view()  # the history's objective: on the fixed item sample
+        cpu_labels = view.labels.cpu()
+        state.extra["objective_labels_np"] = cpu_labels.numpy().astype(np.uint8)
+        anchors = np.arange(view.n)
         chunks = {"inter": [], "intra": []}
-        for s in range(0, state.n, 1024):
+        for s in range(0, view.n, 1024):
             a = anchors[s:s + 1024]
             chunks["inter"].append(fixed(cpu_labels[a], cpu_labels))
             chunks["intra"].append(fixed(cpu_labels[a], cpu_labels, exclude=a))
@@ -277,12 +281,11 @@ class TDH(AlternatingHashing):
                                   rest=state.rest_sum(modality, idx))
 
     def objective(self, state) -> dict:
-        """Eq. (10) on the buffers, as sums: J1..J4 on a fixed triplet sample (``objective_triplets``
-        positives x negatives per training item), quantization, balance, graph ``beta tr(B^T L B)``."""
-        cfg = self.config
-        terms = triplet.objective(state.F, state.G, state.B, state.extra["objective_triplets"],
-                                  state.extra["labels_np"], margin=cfg.margin, gamma=cfg.gamma, eta=cfg.eta,
-                                  beta=cfg.beta)
+        """Eq. (10) on the buffers of the objective's item sample, as sums: J1..J4 on a fixed triplet sample
+        (``objective_triplets`` positives x negatives per item), quantization, balance, graph ``beta tr(B^T L B)``."""
+        cfg, v = self.config, state.objective_view()
+        terms = triplet.objective(v.F, v.G, v.B, state.extra["objective_triplets"], state.extra["objective_labels_np"],
+                                  margin=cfg.margin, gamma=cfg.gamma, eta=cfg.eta, beta=cfg.beta)
         return {k: float(v) for k, v in terms.items()}
 
 

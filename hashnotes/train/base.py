@@ -66,18 +66,25 @@ class TrainConfig(MethodConfig):
     eval_every: validation mAP every this many epochs of a selecting phase (0: never); the last epoch of
         such a phase is always validated when a validation split is given.
     restore_best: at the end, restore the state of the epoch with the best mean validation mAP.
+    val_database: the validation items are ranked against a fixed random sample of this many training items
+        (None: all of them). Encoding the database dominates validation: with all 10,000 training items of
+        MIRFLICKR-25K it cost a third of an epoch; 2,000 keeps it near a tenth. Smaller training sets are
+        used whole, so nothing changes for them.
     """
 
     epochs: int = 50
     batch_size: int = 128
     eval_every: int = 1
     restore_best: bool = True
+    val_database: int | None = 2000
 
     def __post_init__(self):
         super().__post_init__()
         check_int(self.epochs, "epochs")
         check_int(self.batch_size, "batch_size")
         check_int(self.eval_every, "eval_every", minimum=0)
+        if self.val_database is not None:
+            check_int(self.val_database, "val_database")
         if not isinstance(self.restore_best, bool):
             raise ValueError(f"restore_best must be True or False, got {self.restore_best!r}")
 
@@ -178,6 +185,15 @@ def load_state(module: nn.Module, state: dict) -> None:
             mod_name, _, buf = key.rpartition(".")
             module.get_submodule(mod_name).register_buffer(buf, torch.empty_like(value, device=own[key].device))
     module.load_state_dict(state)
+
+
+def validation_database(train, size: int | None, seed: int):
+    """The training items validation ranks against: all of them, or a fixed seeded sample of ``size``."""
+    n = len(train.labels)
+    if size is None or size >= n:
+        return train
+    idx = np.sort(np.random.default_rng([int(seed), 7]).choice(n, int(size), replace=False))
+    return train.subset(idx)
 
 
 def _is_dataset(x) -> bool:
@@ -308,6 +324,7 @@ class HashingMethod:
 
         phases = self.phases(train)
         every = int(getattr(self.config, "eval_every", 1))
+        database = validation_database(train, getattr(self.config, "val_database", None), self.config.seed)
         self.history, best, best_score, epoch = [], None, -math.inf, 0
         bar = tqdm(total=sum(p.epochs for p in phases), desc=f"{self.name} {self.config.bits} bits",
                    disable=not progress, leave=False)
@@ -322,7 +339,7 @@ class HashingMethod:
                 due = every and ((e + 1) % every == 0 or e == phase.epochs - 1)
                 if val is not None and phase.select and due:
                     t1 = time.perf_counter()
-                    row.update(self.validate(val, train))
+                    row.update(self.validate(val, database))
                     row["eval_seconds"] = time.perf_counter() - t1
                     score = 0.5 * (row["val_map_i2t"] + row["val_map_t2i"])
                     if score > phase_score:
@@ -356,9 +373,9 @@ class HashingMethod:
         self.artifacts = {k: v.to(self.device) for k, v in snap["artifacts"].items()}
 
     # ---- evaluation ---------------------------------------------------------------------------------
-    def validate(self, val, train) -> dict[str, float]:
-        """Validation mAP: ``val`` items as queries against the ``train`` items (network codes)."""
-        s = self.retrieval_scores(val, train)
+    def validate(self, val, database) -> dict[str, float]:
+        """Validation mAP: ``val`` items as queries against ``database`` (training items; network codes)."""
+        s = self.retrieval_scores(val, database)
         return {"val_map_i2t": s["map_i2t"], "val_map_t2i": s["map_t2i"]}
 
     def retrieval_scores(self, query, database, radius: int = 2) -> dict[str, float]:
