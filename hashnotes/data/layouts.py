@@ -771,7 +771,10 @@ def load(path, layout: str = "auto", *, split: str | None = None, seed: int = 0,
     else:
         raw = _read_hdf5_split(det)
     n = len(raw.labels)
-    dname = name or _guess_name(root, [f for f in raw.files.values()])
+    hints = [f for f in raw.files.values()]
+    if isinstance(raw.images, list) and raw.images:
+        hints.append(Path(raw.images[0]).parent)  # the image folder's name ("mirflickr", "coco2014", ...)
+    dname = name or _guess_name(root, hints)
     if n < 3:
         raise ValueError(f"{str(p)!r} ({chosen}) holds {n} pairs; at least 3 are needed for query/database/train")
 
