@@ -100,9 +100,9 @@ def environment_record() -> dict:
     from .threads import thread_record
 
     rec = {
-        "hashnotes": __version__,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
+        "hashnotes": str(__version__),
+        "torch": str(torch.__version__),
+        "numpy": str(np.__version__),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "versions": {name: _version(name) for name in ("numba", "scipy", "scikit-learn", "scikit-image", "h5py",
@@ -113,6 +113,6 @@ def environment_record() -> dict:
         "cuda": None,
     }
     if torch.cuda.is_available():
-        rec["cuda"] = {"device": torch.cuda.get_device_name(0), "version": torch.version.cuda,
+        rec["cuda"] = {"device": torch.cuda.get_device_name(0), "version": str(torch.version.cuda),
                        "cudnn": torch.backends.cudnn.version()}
     return rec
