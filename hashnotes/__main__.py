@@ -139,8 +139,6 @@ def load_dataset(name: str, root=None, seed: int = 0, toy_n: int = 10000, layout
     if feats not in ("auto", None, "descriptor") and not Path(feats).expanduser().is_file():
         raise FileNotFoundError(f"--image-features {image_features!r} is neither auto/none/descriptor nor a file")
     if name in DATASETS:
-        if root is None and name != "wiki" and data.shared_data_dir() is None:
-            raise FileNotFoundError(f"--data {name}: pass --root DIR with the dataset's files")
         if name == "wiki":
             ds = data.wiki(root=root, seed=seed)
         elif name == "mirflickr25k":  # training needs pixels: the loader explains where IAll is looked for
@@ -149,7 +147,9 @@ def load_dataset(name: str, root=None, seed: int = 0, toy_n: int = 10000, layout
             ds = {"nuswide": data.nuswide, "iapr": data.iapr, "mscoco": data.mscoco}[name](root=root, seed=seed)
         if feats not in ("auto", None):
             raise ValueError(f"--image-features {image_features} works with --data PATH; --data {name} reads its "
-                             "images as stored")
+                             "images as stored (auto: descriptors for pixels)")
+        if feats == "auto" and np.ndim(ds.train.images) == 4:
+            ds = _with_descriptors(ds)
     else:
         path = Path(name).expanduser()
         if not path.exists():
@@ -164,6 +164,27 @@ def load_dataset(name: str, root=None, seed: int = 0, toy_n: int = 10000, layout
         raise ValueError(f"--data {name}: the files give no image pixels or features "
                          f"(images have shape {np.shape(ds.train.images)}); training needs them")
     return ds
+
+
+def _with_descriptors(ds):
+    """``ds`` with every pixel image replaced by its :func:`~hashnotes.data.image_descriptors` row (each item
+    described once: train and val are looked up in the database by id)."""
+    import numpy as np
+
+    from .data import PairSet, image_descriptors
+
+    rows = {}
+    for part in (ds.query, ds.database):
+        for i, f in zip(part.ids.tolist(), image_descriptors(part.images)):
+            rows[i] = f
+
+    def convert(p):
+        return PairSet(images=np.stack([rows[i] for i in p.ids.tolist()]), texts=p.texts, labels=p.labels,
+                       ids=p.ids)
+
+    info = {**ds.info, "images": "image descriptors (HOG + HSV histogram + LBP at 64 px) of the stored pixels"}
+    return dataclasses.replace(ds, query=convert(ds.query), database=convert(ds.database), train=convert(ds.train),
+                               val=convert(ds.val), info=info)
 
 
 def build_model(method: str, bits: int, preset: str, seed: int, epochs=None, device: str = "auto"):

@@ -162,3 +162,15 @@ def test_dcmh_end_to_end_on_image_files(tmp_path, toyset):
     rows = _rows(_run("train", "dcmh", "--data", str(tmp_path), "--bits", "8", "--epochs", "1", "--threads", "1",
                       "--image-features", "none", "--image-size", "32", "--json"))
     assert rows[0]["dataset"]["image_shape"] == [3, 32, 32]
+
+
+def test_named_dataset_pixels_become_descriptors_once_per_item(tmp_path, toyset):
+    from hashnotes.__main__ import _with_descriptors
+
+    img, txt, lab, _ = toyset
+    W.write_dcmh_mat(tmp_path, img, txt, lab, prefix="nus-wide-tc21")
+    ds = _with_descriptors(data.nuswide(root=tmp_path, n_query=10, n_train=50, n_val=5))
+    full = data.image_descriptors(img)
+    for part in (ds.query, ds.database, ds.train, ds.val):
+        np.testing.assert_array_equal(part.images, full[part.ids])
+    assert "descriptors" in ds.info["images"]

@@ -1,11 +1,12 @@
-"""Data: the embedded toy generator, loaders for the real datasets, and protocol splits."""
+"""Data: the embedded toy generator, data.load for every on-disk layout, named loaders, images from files,
+raw text, and protocol splits."""
 from .base import CrossModalDataset, PairSet, Split, take_rows
 from .images import IMAGE_EXTENSIONS, ImageFiles, cnn_features, descriptor_dim, image_descriptors, read_image
+from .layouts import LAYOUTS, detect_layout, file_digest, load
 from .loaders import (MIRFLICKR_LABELS, WIKI_LABELS, LazyImages, MirflickrPhotos, iapr, label_stats,
                       load_dcmh_mat, mirflickr25k, mirflickr_photos, mscoco, nuswide, shared_data_dir, wiki)
-from .text import TextVectorizer
-from .layouts import LAYOUTS, detect_layout, file_digest, load
 from .protocol import PROTOCOLS, Protocol, apply_split, make_split, scaled_sizes, toy_sizes
+from .text import TextVectorizer
 from .toy import toy, toy_pairs
 
 __all__ = ["CrossModalDataset", "PairSet", "Split", "take_rows", "PROTOCOLS", "Protocol", "apply_split",
