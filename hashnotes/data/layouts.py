@@ -274,10 +274,13 @@ def _read_numeric(v: _Var, lazy: bool = False):
     if v.h5:
         import h5py
 
-        f = h5py.File(str(v.file), "r")  # kept open while a lazy array needs it
-        ds = f[v.name]
-        rev = "MATLAB_class" in ds.attrs or f.userblock_size >= 128
-        return (ds if lazy else ds[()]), rev
+        if lazy:
+            f = h5py.File(str(v.file), "r")  # kept open while the lazy array needs it
+            ds = f[v.name]
+            return ds, "MATLAB_class" in ds.attrs or f.userblock_size >= 128
+        with h5py.File(str(v.file), "r") as f:
+            ds = f[v.name]
+            return ds[()], "MATLAB_class" in ds.attrs or f.userblock_size >= 128
     keys = _mat_keys(v.file)
     return keys[v.name.lower()][1]()
 
@@ -489,7 +492,7 @@ def _read_clip_index(det: Detected, images_root, missing) -> _Raw:
                        "dropped_missing_images": int((~keep).sum()), "kept_rows": np.nonzero(keep)[0]})
 
 
-def _stack_parts(parts: dict, lazy_ok: bool) -> _Raw:
+def _stack_parts(parts: dict) -> _Raw:
     """parts: {"train"/"query"/"database": (images, texts, labels)} -> one set + a fixed split.
 
     The training items are looked up in the database by content (image, text and label rows); when every
@@ -561,7 +564,7 @@ def _match_rows(train, db):
     return out
 
 
-def _read_split_mat(root: Path, files: list[Path], vars_: list[_Var]) -> _Raw:
+def _read_split_mat(vars_: list[_Var]) -> _Raw:
     parts, used = {}, {}
     for part, sfx in (("train", "tr"), ("query", "te"), ("database", "db")):
         vi, vt, vl = (_pick(vars_, (f"{p}_{sfx}",)) for p in ("I", "T", "L"))
@@ -578,7 +581,7 @@ def _read_split_mat(root: Path, files: list[Path], vars_: list[_Var]) -> _Raw:
         img = np.asarray(_orient(*img_raw, n=n, name=vi.name, lazy_ok=False))
         parts[part] = (img.astype(np.float32) if img.ndim == 2 else img, txt, lab)
         used.update({f"{part}_images": vi.file, f"{part}_texts": vt.file, f"{part}_labels": vl.file})
-    raw = _stack_parts(parts, lazy_ok=False)
+    raw = _stack_parts(parts)
     raw.files = {k: v for k, v in used.items()}
     raw.notes = {"parts": sorted(parts)}
     return raw
@@ -624,7 +627,7 @@ def _read_hdf5_split(det: Detected) -> _Raw:
         used[part] = [d.name for d in ds]
     if "train" not in parts or "query" not in parts:
         raise ValueError(f"hdf5-split: {det.vars['file']} needs at least a train and a query part; found {sorted(parts)}")
-    raw = _stack_parts(parts, lazy_ok=True)
+    raw = _stack_parts(parts)
     raw.files = {"hdf5": Path(det.vars["file"])}
     raw.notes = {"keys": used, "style": det.vars["style"]}
     return raw
@@ -767,7 +770,7 @@ def load(path, layout: str = "auto", *, split: str | None = None, seed: int = 0,
     elif chosen == "clip-index":
         raw = _read_clip_index(det, images_root, missing_images)
     elif chosen == "split-mat":
-        raw = _read_split_mat(root, files, vars_)
+        raw = _read_split_mat([v for v in vars_ if "/" not in v.name])
     else:
         raw = _read_hdf5_split(det)
     n = len(raw.labels)

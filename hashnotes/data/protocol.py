@@ -73,8 +73,9 @@ PROTOCOLS: dict[str, Protocol] = {
                        "torchcmh coco2014.py: 5,000 query, 10,000 train (METHODS §9 row 24)"),
     "toy": Protocol("toy", None, None, None, 10000,
                     "hashnotes toy: 10% query, train min(2000, 40%), val 5% (toy_sizes)"),
-    "scaled": Protocol("scaled", None, None, None, None,
-                       "hashnotes, any n: query min(2000, 10%), val min(1000, 5%), train min(10000, rest)"),
+    "scaled": Protocol("scaled", None, None, None, 20015,
+                       "hashnotes, any n: query min(2000, 10%), val min(1000, 5%), train min(10000, rest); "
+                       "at n = 20,015 the DCMH MIRFLICKR-25K sizes"),
 }
 
 
