@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -121,8 +122,9 @@ def run_benchmark(ds, data_name: str, method_names, bits_list, seeds, out_dir, p
             f.write(json.dumps(row) + "\n")
         rows.append(row)
         _write_csv(rows, out / "results.csv")
-        log(f"{method:>7} {bits:>3} bits seed {seed}: I->T {row['map_i2t']:.4f}  T->I {row['map_t2i']:.4f}  "
-            f"({train_seconds:.0f} s)")
+        msg = (f"{method:>7} {bits:>3} bits seed {seed}: I->T {row['map_i2t']:.4f}  T->I {row['map_t2i']:.4f}  "
+               f"({train_seconds:.0f} s)")
+        bar.write(msg, file=sys.stderr) if progress else log(msg)
     bar.close()
     _write_csv(rows, out / "results.csv")
     return rows

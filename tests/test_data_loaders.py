@@ -280,3 +280,17 @@ def test_real_wiki():
     assert (len(ds.query), len(ds.database), len(ds.train), len(ds.val)) == (693, 2173, 1956, 217)
     assert ds.query.images.shape == (693, 128) and ds.database.texts.shape == (2173, 10)
     assert np.all(ds.query.labels.sum(1) == 1)
+
+
+def test_a_name_list_is_not_taken_for_pixels(tmp_path):
+    """DJSRH-style <name>-fall.mat holds image file names: load_dcmh_mat says so (it used to fail inside numpy
+    with "setting an array element with a sequence"), and data.load reads the folder as a name list."""
+    img, txt, lab = _arrays(4)
+    from hashnotes.data import writers
+
+    names = writers.write_images(tmp_path / "mirflickr", img, ext="png")
+    writers.write_name_list(tmp_path, names, txt, lab, style="djsrh", prefix="mir")
+    with pytest.raises(ValueError, match="holds strings.*name-list"):
+        data.load_dcmh_mat(tmp_path)
+    ds = data.load(tmp_path, image_size=W if W == H else 8, verbose=False)
+    assert ds.info["layout"] == "name-list" and len(ds.query) + len(ds.database) == N

@@ -114,3 +114,23 @@ def test_errors(kwargs, match):
     kw.update(kwargs)
     with pytest.raises(ValueError, match=match):
         data.toy(**kw)
+
+
+def test_vocabulary_does_not_depend_on_n_or_seed():
+    a, b, c = data.toy(n=300, seed=0), data.toy(n=2000, seed=0), data.toy(n=300, seed=9)
+    assert a.vocab == b.vocab == c.vocab  # one column per word, for every size and seed
+    assert data.toy(n=300, n_concepts=12).vocab != a.vocab  # it depends on the concepts only
+    # which synonyms a concept uses depends on the seed, not on n
+    assert a.info["synonyms"] == b.info["synonyms"]
+
+
+def test_images_and_labels_unchanged_by_the_vocabulary_fix():
+    """The recorded method-codes fixture holds toy(n=1000, image_size=16, seed=3) rows from before the
+    vocabulary became independent of n: images and labels must still be those."""
+    from pathlib import Path
+
+    with np.load(Path(__file__).parent / "data" / "method_codes.npz") as z:
+        img, lab = z["input_images"], z["input_labels"]
+    ds = data.toy(n=1000, image_size=16, seed=3)
+    assert np.array_equal(np.asarray(ds.database.images[:len(img)]), img)
+    assert np.array_equal(ds.database.labels[:len(lab)], lab)

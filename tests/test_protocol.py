@@ -34,7 +34,18 @@ def test_toy_rule():
     assert toy_sizes(10000) == (1000, 2000, 500)
     assert toy_sizes(2000) == (200, 800, 100)
     assert toy_sizes(20000) == (2000, 2000, 1000)
-    assert set(PROTOCOLS) == {"mirflickr25k", "nuswide", "iapr", "mscoco", "toy"}
+    assert set(PROTOCOLS) == {"mirflickr25k", "nuswide", "iapr", "mscoco", "toy", "scaled"}
+
+
+def test_scaled_rule():
+    from hashnotes.data import scaled_sizes
+
+    assert scaled_sizes(730) == (73, 621, 36)  # 730 real MIRFLICKR photos: every non-val database item trains
+    assert scaled_sizes(20015) == (2000, 10000, 1000)  # the DCMH MIRFLICKR-25K sizes
+    assert scaled_sizes(200000) == (2000, 10000, 1000)
+    sp = make_split(730, "scaled", seed=0)
+    assert (len(sp.query), len(sp.database), len(sp.train), len(sp.val)) == (73, 657, 621, 36)
+    _check_structure(sp, 730)
 
 
 def test_determinism_and_seed_dependence():

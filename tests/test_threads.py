@@ -59,3 +59,33 @@ def test_set_num_threads_validates():
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="threads"):
             threads.set_num_threads(bad)
+
+
+FIT = r"""
+import hashlib, json, sys
+import numpy as np
+from hashnotes import data, methods, threads
+threads.set_num_threads(int(sys.argv[1]))
+ds = data.toy(n=300, image_size=16, seed=4)
+out = []
+for _ in range(2):
+    m = methods.DCMH.small(bits=16, epochs=2, seed=7, batch_size=32, device="cpu")
+    m.fit(ds.train, val=ds.val, device="cpu", progress=False)
+    codes = np.concatenate([m.encode_image(ds.query.images), m.encode_text(ds.query.texts)])
+    out.append(hashlib.sha256(codes.tobytes()).hexdigest())
+import torch
+print(json.dumps({"codes": out, "torch": torch.get_num_threads()}))
+"""
+
+
+def _fit(n):
+    r = subprocess.run([sys.executable, "-c", FIT, str(n)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_same_seed_and_thread_count_give_identical_codes():
+    a, b, c = _fit(1), _fit(1), _fit(2)  # two fits in each process, two processes at one thread
+    assert a["torch"] == b["torch"] == 1 and c["torch"] == 2  # the setting held through training
+    assert a["codes"][0] == a["codes"][1] == b["codes"][0] == b["codes"][1]
+    assert c["codes"][0] == c["codes"][1]

@@ -425,3 +425,25 @@ def test_validation_ranks_against_a_fixed_sample_of_training_items():
     assert len(sizes[0]) == 30
     with pytest.raises(ValueError, match="val_database"):
         ToyConfig(val_database=0)
+
+
+def test_a_model_fitted_on_raw_captions_encodes_new_strings_and_keeps_its_vectorizer(tmp_path):
+    from hashnotes import data
+    from hashnotes.data import writers
+
+    toy = data.toy(n=120, image_size=16, seed=4)
+    p = toy.database
+    caps = [", ".join(toy.vocab[j] for j in np.nonzero(r)[0]) for r in p.texts]
+    names = writers.write_images(tmp_path / "img", np.asarray(p.images), ext="png")
+    writers.write_clip_index(tmp_path, [f"./img/{s}" for s in names], caps, p.labels)
+    ds = data.load(tmp_path, image_size=16, text={"tokens": "tags", "min_df": 1}, verbose=False)
+    m = methods.DCMH.small(bits=8, epochs=1, batch_size=16, small_width=4, eval_every=0).fit(ds, progress=False)
+    assert m.text_vectorizer is ds.text_vectorizer
+    new = ["red disc, blue frame", "nothing we know"]
+    np.testing.assert_array_equal(m.encode_text(new), m.encode_text(ds.text_vectorizer.transform(new)))
+    back = HashingMethod.load(m.save(tmp_path / "m.pt"))
+    np.testing.assert_array_equal(back.encode_text(new), m.encode_text(new))
+    plain = methods.DCMH.small(bits=8, epochs=1, batch_size=16, small_width=4, eval_every=0).fit(
+        ds.train, progress=False)
+    with pytest.raises(ValueError, match="raw strings"):
+        plain.encode_text(new)

@@ -118,7 +118,13 @@ class Split:
 
 @dataclass(frozen=True, eq=False)
 class CrossModalDataset:
-    """A dataset cut by a protocol split. ``train`` and ``val`` are subsets of ``database``."""
+    """A dataset cut by a protocol split. ``train`` and ``val`` are subsets of ``database``.
+
+    ``text_vectorizer``: the :class:`~hashnotes.data.text.TextVectorizer` that turned raw strings into
+    ``texts`` (fitted on the training split only), or ``None`` when the texts came as vectors. A model
+    fitted on the dataset keeps it, so that it can encode new strings. ``info`` says where the data came
+    from (layout, path, files and their digests: see :func:`hashnotes.provenance.dataset_record`).
+    """
 
     name: str
     query: PairSet
@@ -129,6 +135,7 @@ class CrossModalDataset:
     label_names: tuple[str, ...]
     vocab: tuple[str, ...] | None = None
     info: dict = field(default_factory=dict)
+    text_vectorizer: Any = None
 
     def describe(self) -> dict:
         return {"name": self.name, "split": self.split.as_dict(), **self.info}

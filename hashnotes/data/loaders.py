@@ -304,6 +304,11 @@ def _read_parts(files: dict, need_images: bool):
                 continue
             raise ValueError(f"{f} has no {part} variable; accepted names: {aliases}, found {sorted(keys)}")
         out[part] = hit[1]()
+        dt = out[part][0].dtype
+        if dt.kind in ("O", "U", "S") or (dt.kind == "V" or getattr(dt, "metadata", None)):
+            raise ValueError(f"{hit[0]} in {f.name} holds strings (e.g. image file names), not a numeric {part} "
+                             f"array; for a name list with an image folder use hashnotes.data.load(folder) "
+                             f"(layout 'name-list')")
     if need_images and "images" not in out:
         raise FileNotFoundError(f"no image array (IAll) found among {sorted(str(v) for v in files.values())}. "
                                 f"{_HOW_DCMH}")

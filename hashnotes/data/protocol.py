@@ -12,7 +12,7 @@ import numpy as np
 
 from .base import CrossModalDataset, PairSet, Split
 
-__all__ = ["Protocol", "PROTOCOLS", "make_split", "apply_split", "toy_sizes"]
+__all__ = ["Protocol", "PROTOCOLS", "make_split", "apply_split", "toy_sizes", "scaled_sizes"]
 
 
 def toy_sizes(n: int) -> tuple[int, int, int]:
@@ -24,6 +24,19 @@ def toy_sizes(n: int) -> tuple[int, int, int]:
     """
     n = int(n)
     return max(1, round(0.10 * n)), max(1, min(2000, round(0.40 * n))), round(0.05 * n)
+
+
+def scaled_sizes(n: int) -> tuple[int, int, int]:
+    """Sizes of the ``"scaled"`` preset (a user's data of any size): ``(n_query, n_train, n_val)``.
+
+    ``n_query = min(2000, round(0.10 n))``, ``n_val = min(1000, round(0.05 n))`` and
+    ``n_train = min(10000, n - n_query - n_val)``: the DCMH MIRFLICKR-25K sizes for large sets; for a small
+    set every database item outside the validation set trains (730 pairs: 73 / 657 / 621 / 36).
+    """
+    n = int(n)
+    q = min(2000, max(1, round(0.10 * n)))
+    v = min(1000, round(0.05 * n))
+    return q, max(1, min(10000, n - q - v)), v
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,8 @@ class Protocol:
     def sizes(self, n: int) -> tuple[int, int, int]:
         if self.name == "toy":
             return toy_sizes(n)
+        if self.name == "scaled":
+            return scaled_sizes(n)
         return int(self.n_query), int(self.n_train), int(self.n_val)
 
 
@@ -58,6 +73,9 @@ PROTOCOLS: dict[str, Protocol] = {
                        "torchcmh coco2014.py: 5,000 query, 10,000 train (METHODS §9 row 24)"),
     "toy": Protocol("toy", None, None, None, 10000,
                     "hashnotes toy: 10% query, train min(2000, 40%), val 5% (toy_sizes)"),
+    "scaled": Protocol("scaled", None, None, None, 20015,
+                       "hashnotes, any n: query min(2000, 10%), val min(1000, 5%), train min(10000, rest); "
+                       "at n = 20,015 the DCMH MIRFLICKR-25K sizes"),
 }
 
 
@@ -126,7 +144,8 @@ def make_split(n: int, preset: str | None = None, n_query: int | None = None, n_
                  seed=int(seed), preset=name)
 
 
-def apply_split(pairs: PairSet, split: Split, name: str, label_names, vocab=None, info=None) -> CrossModalDataset:
+def apply_split(pairs: PairSet, split: Split, name: str, label_names, vocab=None, info=None,
+                text_vectorizer=None) -> CrossModalDataset:
     """Cut ``pairs`` by ``split`` into a :class:`~hashnotes.data.base.CrossModalDataset`."""
     n = len(pairs)
     for part in ("query", "database", "train", "val"):
@@ -150,4 +169,5 @@ def apply_split(pairs: PairSet, split: Split, name: str, label_names, vocab=None
         label_names=label_names,
         vocab=vocab,
         info=dict(info or {}),
+        text_vectorizer=text_vectorizer,
     )

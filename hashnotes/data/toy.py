@@ -25,6 +25,7 @@ _COLOUR_SYN = {"red": ("red", "crimson", "scarlet"), "green": ("green", "emerald
 _SHAPE_SYN = {"disc": ("disc", "circle", "dot"), "ring": ("ring", "hoop", "loop"),
               "square": ("square", "block", "tile"), "frame": ("frame", "outline", "border"),
               "cross": ("cross", "plus", "xmark"), "triangle": ("triangle", "wedge", "delta")}
+_SYNONYM_STREAM = 0x5E7  # second seed word of the generator that fixes each concept's synonym count
 _BACKGROUND_WORDS = (
     "photo image picture nikon canon sony 2006 2007 2008 2009 summer winter spring autumn travel "
     "holiday vacation family friends party city street home art abstract light dark shadow "
@@ -197,13 +198,18 @@ def toy_pairs(n: int = 10000, n_concepts: int = 16, image_size: int = 32, seed: 
     images = _render(rng, objects, concepts, image_size)
 
     # --- texts
-    n_syn = rng.choice([2, 3], size=C)
-    syn_words = []
-    for i, (s, c) in enumerate(concepts):
-        syn_words.append([f"{_COLOUR_SYN[c][j]}_{_SHAPE_SYN[s][j]}" for j in range(n_syn[i])])
+    # The vocabulary depends on n_concepts only (every concept's three synonyms, its colour and shape words,
+    # the background words), so toy sets of any size and seed share columns and one model encodes them all.
+    # How many synonyms a concept uses (2 or 3) depends on the seed only, not on n: it comes from its own
+    # generator. The draw that used to decide it is still taken from the main stream, so every later draw
+    # (dropped tags, partial words, background tags) is what it was.
+    rng.choice([2, 3], size=C)
+    n_syn = np.random.default_rng([int(seed), _SYNONYM_STREAM]).choice([2, 3], size=C)
+    all_syn = [[f"{_COLOUR_SYN[c][j]}_{_SHAPE_SYN[s][j]}" for j in range(3)] for s, c in concepts]
+    syn_words = [ws[:n_syn[i]] for i, ws in enumerate(all_syn)]
     used_colours = sorted({c for _, c in concepts}, key=COLOURS.index)
     used_shapes = sorted({s for s, _ in concepts}, key=SHAPES.index)
-    vocab = [w_ for ws in syn_words for w_ in ws] + used_colours + used_shapes + list(_BACKGROUND_WORDS)
+    vocab = [w_ for ws in all_syn for w_ in ws] + used_colours + used_shapes + list(_BACKGROUND_WORDS)
     col = {w_: i for i, w_ in enumerate(vocab)}
     V = len(vocab)
     texts = np.zeros((n, V), dtype=np.float32)
