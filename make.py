@@ -7,7 +7,7 @@
     python3 make.py setup   # create/refresh .venv only
     python3 make.py sync [book/NN_x.py ...]   # regenerate the .ipynb (no outputs) from the .py chapter(s)
 
-Each chapter is executed once per command: the notebooks are copied to _build/stage/book, executed there in
+Each chapter is executed once per command: the notebooks are copied to _stage/book, executed there in
 place by nbmake (two workers), and the HTML is built from the executed copies with execution off.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ TORCH_PIN = "torch==2.13.0"  # a CPU wheel on CPU-only machines; requirements.tx
 ASSETS = ROOT / "book" / "_assets_offline"  # git-ignored; not named _static (JB injects that folder everywhere)
 ASSET_STAMP = ASSETS / "assets.json"
 NPM_SPECS = ["mathjax@3", "@jupyter-widgets/html-manager@1", "requirejs@2"]
-STAGE = ROOT / "_build" / "stage"      # a copy of the book's sources; its notebooks are executed in place
+STAGE = ROOT / "_stage"   # a copy of the book's sources; its notebooks are executed in place (nbmake skips _build/)
 HTML = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 CELL_TIMEOUT = 300                      # seconds per cell, for nbmake (and jupyter-book's own execution)
@@ -240,6 +240,7 @@ if assets:
     conf["mathjax_path"] = "mathjax/es5/tex-mml-chtml.js"
     conf["nb_ipywidgets_js"] = {
         "require.js": {},
+        "hashnotes-widgets-paths.js": {},
         "html-manager/dist/embed-amd.js": {"data-jupyter-widgets-cdn": "https://cdn.jsdelivr.net/npm/"},
     }
 with open(dst, "w") as f:
@@ -253,7 +254,7 @@ _STAGE_IGNORE = shutil.ignore_patterns("_assets_offline", "__pycache__", ".ipynb
 
 
 def stage_book() -> Path:
-    """Copy _toc.yml and book/ (without the jupytext .py sources) to _build/stage, with a generated _config.yml.
+    """Copy _toc.yml and book/ (without the jupytext .py sources) to _stage, with a generated _config.yml.
 
     The notebooks in the stage are then executed in place (nbmake --overwrite), so the committed notebooks
     stay output-free and each chapter runs once for both the execution check and the HTML.
@@ -293,7 +294,83 @@ def book() -> int:
 
 
 def chapter_sources() -> list[Path]:
-    return sorted((ROOT / "book").glob("[0-9][0-9]_*.py"))
+    """Jupytext sources of the chapters (book/NN_name.py) and of notebook appendices (book/A<digit>_name.py)."""
+    book_dir = ROOT / "book"
+    return sorted([*book_dir.glob("[0-9][0-9]_*.py"), *book_dir.glob("A[0-9]_*.py")])
+
+
+SETUP_MARKER = "# Setup, the same in every chapter (written by `python3 make.py sync`; edit make.py, not here)."
+
+
+def _config_value(section: str, key: str) -> str:
+    """``section: {key: value}`` from _config.yml (a top-level block with indented keys), standard library only."""
+    import re
+
+    inside = False
+    for line in (ROOT / "_config.yml").read_text(encoding="utf-8").splitlines():
+        if re.match(r"^[A-Za-z_][\w-]*:", line):
+            inside = line.split(":", 1)[0] == section
+        elif inside and (m := re.match(rf"^\s+{key}:\s*\"?([^\"#\s]+)", line)):
+            return m.group(1)
+    raise SystemExit(f"[make] _config.yml: no {section}.{key}")
+
+
+def package_version() -> str:
+    import re
+
+    m = re.search(r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.M)
+    if m is None:
+        raise SystemExit("[make] pyproject.toml: no version")
+    return m.group(1)
+
+
+def setup_cell() -> str:
+    """The first code cell of every chapter: install the pinned package where missing, report the hardware.
+
+    The repository URL comes from _config.yml (``repository.url``, the one place it is set) and the version
+    from pyproject.toml; releases are tagged ``v<version>``. A GPU gets the larger ("full") training settings.
+    No thread setting: a reader's kernel keeps all its cores (make.py limits threads for the build only).
+    """
+    url = _config_value("repository", "url")
+    version = package_version()
+    return f"""{SETUP_MARKER}
+# Installs hashnotes {version} when it is not importable (e.g. in Colab) and reports the hardware: with a GPU
+# the chapters train their larger ("full") settings, on a CPU the reduced ones each chapter states.
+import importlib.util
+
+if importlib.util.find_spec("hashnotes") is None:
+    get_ipython().run_line_magic("pip", "install -q 'hashnotes @ git+{url}@v{version}'")
+
+import torch
+
+import hashnotes
+
+GPU = torch.cuda.is_available()
+PRESET = "full" if GPU else "reduced"
+print(f"hashnotes {{hashnotes.__version__}}, torch {{torch.__version__}}; "
+      + (f"GPU: {{torch.cuda.get_device_name(0)}}" if GPU else "no GPU") + f"; training settings: {{PRESET}}")"""
+
+
+def write_setup_cell(py: Path) -> bool:
+    """Put ``setup_cell()`` into ``py`` as its first code cell (replacing an older one); True if changed."""
+    text = py.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    starts = [i for i, ln in enumerate(lines) if ln.startswith("# %%")]
+    code = [i for i in starts if "[markdown]" not in lines[i] and "[md]" not in lines[i]]
+    header = '# %% tags=["hide-input"]'
+    cell = [header, *setup_cell().split("\n"), ""]
+    if code and (lines[code[0] + 1].startswith(SETUP_MARKER) or lines[code[0] + 1].startswith("# Colab bootstrap")):
+        first = code[0]
+        nxt = next((i for i in starts if i > first), len(lines))
+        new = lines[:first] + cell + lines[nxt:]
+    else:  # a new chapter: after the title cell
+        after = next((i for i in starts if i > starts[0]), len(lines)) if starts else len(lines)
+        new = lines[:after] + cell + lines[after:]
+    out = "\n".join(new)
+    if out != text:
+        py.write_text(out, encoding="utf-8")
+        return True
+    return False
 
 
 def _stable_cell_ids(nb_path: Path) -> None:
@@ -324,6 +401,8 @@ def sync(*files: str) -> int:
         say("sync: no book/NN_*.py chapters found")
         return 0
     for py in sources:
+        if write_setup_cell(py):
+            say(f"sync: wrote the setup cell into {py.name}")
         nb_path = py.with_suffix(".ipynb")
         check([VPY, "-m", "jupytext", "--quiet", "--to", "ipynb", "--output", nb_path, py])
         _stable_cell_ids(nb_path)

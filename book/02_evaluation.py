@@ -21,14 +21,23 @@
 # the number, and lists the traps found in common research metric code. Everything is checked against
 # `hashnotes.metrics`, which every later chapter uses.
 
-# %%
-# Colab bootstrap: installs hashnotes in Google Colab when it is missing; elsewhere a no-op.
+# %% tags=["hide-input"]
+# Setup, the same in every chapter (written by `python3 make.py sync`; edit make.py, not here).
+# Installs hashnotes 0.1.0 when it is not importable (e.g. in Colab) and reports the hardware: with a GPU
+# the chapters train their larger ("full") settings, on a CPU the reduced ones each chapter states.
 import importlib.util
-import sys
 
-REPO = "git+https://github.com/hashnotes/hashnotes"
-if "google.colab" in sys.modules and importlib.util.find_spec("hashnotes") is None:
-    get_ipython().run_line_magic("pip", f"install -q 'hashnotes @ {REPO}'")
+if importlib.util.find_spec("hashnotes") is None:
+    get_ipython().run_line_magic("pip", "install -q 'hashnotes @ git+https://github.com/hashnotes/hashnotes@v0.1.0'")
+
+import torch
+
+import hashnotes
+
+GPU = torch.cuda.is_available()
+PRESET = "full" if GPU else "reduced"
+print(f"hashnotes {hashnotes.__version__}, torch {torch.__version__}; "
+      + (f"GPU: {torch.cuda.get_device_name(0)}" if GPU else "no GPU") + f"; training settings: {PRESET}")
 
 # %%
 import itertools
@@ -462,31 +471,34 @@ panel = widgets.retrain_panel(evaluate_bits, bits=widgets.bits_dropdown(32),
 #
 # ## Exercises
 #
-# 1. Show that the tie-averaged AP of a query equals the mean of its stable AP over uniformly random shuffles of
-#    the database.
-# 2. A query has $R_q = 1$ relevant item, tied with $n - 1$ irrelevant items at the smallest distance. What are its
-#    best-case, worst-case and tie-averaged AP?
-# 3. Construct a query for which torchcmh's "mAP@1" is $1/2$ while the true AP@1 is $0$.
-# 4. Why does per-query $P@H{\le}2$ collapse at long codes while the pooled precision stays high?
+# **Exercise 1.** Show that the tie-averaged AP of a query equals the mean of its stable AP over uniformly
+# random shuffles of the database.
 #
-# :::{dropdown} Solution 1
+# :::{dropdown} Solution
 # A uniformly random shuffle of the database, followed by a stable sort by distance, orders each tie group
 # uniformly at random and independently of the others. The expectation of the stable AP over shuffles is therefore
 # the expectation of AP over all tie orders, which is the definition of the tie-averaged AP. The permutation
 # experiment above checks this numerically.
 # :::
 #
-# :::{dropdown} Solution 2
+# **Exercise 2.** A query has $R_q = 1$ relevant item, tied with $n - 1$ irrelevant items at the smallest
+# distance. What are its best-case, worst-case and tie-averaged AP?
+#
+# :::{dropdown} Solution
 # The relevant item lands at rank $k \in \{1,\dots,n\}$ with probability $1/n$ each and then $\mathrm{AP} = 1/k$.
 # Best case $1$, worst case $1/n$, average $\frac1n\sum_{k=1}^n \frac1k = H_n / n$ (a harmonic number).
 # :::
 #
-# :::{dropdown} Solution 3
+# **Exercise 3.** Construct a query for which torchcmh's "mAP@1" is $1/2$ while the true AP@1 is $0$.
+#
+# :::{dropdown} Solution
 # Rank 1 irrelevant, rank 2 relevant. torchcmh takes the first relevant item (rank 2) and reports $P@2 = 1/2$; AP@1
 # looks only at rank 1, which holds no relevant item, so it is $0$.
 # :::
 #
-# :::{dropdown} Solution 4
+# **Exercise 4.** Why does per-query $P@H{\le}2$ collapse at long codes while the pooled precision stays high?
+#
+# :::{dropdown} Solution
 # With more bits, a ball of radius 2 covers a vanishing part of the space (chapter 1), so most queries retrieve
 # nothing and each such query contributes $0$ to the per-query mean. The pooled ratio adds up relevant and retrieved
 # items over the queries that do retrieve something; empty balls add nothing to either sum, so it reflects only the

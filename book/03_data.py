@@ -20,14 +20,23 @@
 # protocol split every experiment records. When the project's real data is present, it also shows real MIRFLICKR
 # photos with their tags, MIRFLICKR-25K's label statistics next to the toy's, and the Wikipedia dataset.
 
-# %%
-# Colab bootstrap: installs hashnotes in Google Colab when it is missing; elsewhere a no-op.
+# %% tags=["hide-input"]
+# Setup, the same in every chapter (written by `python3 make.py sync`; edit make.py, not here).
+# Installs hashnotes 0.1.0 when it is not importable (e.g. in Colab) and reports the hardware: with a GPU
+# the chapters train their larger ("full") settings, on a CPU the reduced ones each chapter states.
 import importlib.util
-import sys
 
-REPO = "git+https://github.com/hashnotes/hashnotes"
-if "google.colab" in sys.modules and importlib.util.find_spec("hashnotes") is None:
-    get_ipython().run_line_magic("pip", f"install -q 'hashnotes @ {REPO}'")
+if importlib.util.find_spec("hashnotes") is None:
+    get_ipython().run_line_magic("pip", "install -q 'hashnotes @ git+https://github.com/hashnotes/hashnotes@v0.1.0'")
+
+import torch
+
+import hashnotes
+
+GPU = torch.cuda.is_available()
+PRESET = "full" if GPU else "reduced"
+print(f"hashnotes {hashnotes.__version__}, torch {torch.__version__}; "
+      + (f"GPU: {torch.cuda.get_device_name(0)}" if GPU else "no GPU") + f"; training settings: {PRESET}")
 
 # %%
 import matplotlib.pyplot as plt
@@ -347,25 +356,27 @@ plt.show()
 #
 # ## Exercises
 #
-# 1. Why does a colour histogram do slightly better than chance at all on the toy data?
-# 2. With 16 concepts, about 3 labels per pair drawn *independently* and uniformly, what fraction of pairs would be
-#    relevant? Why is the toy's fraction different?
-# 3. Which single change to the split would let information about the query set leak into model selection, and how
-#    does `Split.as_dict()` help detect it?
+# **Exercise 1.** Why does a colour histogram do slightly better than chance at all on the toy data?
 #
-# :::{dropdown} Solution 1
+# :::{dropdown} Solution
 # Colours are not independent of the labels: a pair with *red disc* and *red ring* has more red than one without red
 # concepts, and scenes make some colours co-occur. What the histogram cannot see is the shape that carries each colour.
 # :::
 #
-# :::{dropdown} Solution 2
+# **Exercise 2.** With 16 concepts, about 3 labels per pair drawn *independently* and uniformly, what fraction
+# of pairs would be relevant? Why is the toy's fraction different?
+#
+# :::{dropdown} Solution
 # Two independent random 3-subsets of 16 labels are disjoint with probability $\binom{13}{3}/\binom{16}{3} = 286/560
 # \approx 0.51$, so about $49\%$ of pairs would be relevant. Scenes concentrate labels, which makes pairs of the same
 # scene share labels more often and pairs of different scenes less often; the net fraction moves away from the
 # independent value (the `relevant_pair_fraction` printed above).
 # :::
 #
-# :::{dropdown} Solution 3
+# **Exercise 3.** Which single change to the split would let information about the query set leak into model
+# selection, and how does `Split.as_dict()` help detect it?
+#
+# :::{dropdown} Solution
 # Choosing the validation set from the query set (or choosing the epoch by query mAP). `as_dict()` records the digest
 # of every index set, and the package's tests assert that `val` lies inside the database, so a split that used query
 # items for validation would either fail those checks or produce a different digest than the published one.

@@ -26,14 +26,23 @@
 # column per item. The package stores them row-major: `F` has shape `(n, c)`, one row per item, so `F` is
 # the papers' $\mathbf F^\top$.
 
-# %%
-# Colab bootstrap: installs hashnotes in Google Colab when it is missing; elsewhere a no-op.
+# %% tags=["hide-input"]
+# Setup, the same in every chapter (written by `python3 make.py sync`; edit make.py, not here).
+# Installs hashnotes 0.1.0 when it is not importable (e.g. in Colab) and reports the hardware: with a GPU
+# the chapters train their larger ("full") settings, on a CPU the reduced ones each chapter states.
 import importlib.util
-import sys
 
-REPO = "git+https://github.com/hashnotes/hashnotes"
-if "google.colab" in sys.modules and importlib.util.find_spec("hashnotes") is None:
-    get_ipython().run_line_magic("pip", f"install -q 'hashnotes @ {REPO}'")
+if importlib.util.find_spec("hashnotes") is None:
+    get_ipython().run_line_magic("pip", "install -q 'hashnotes @ git+https://github.com/hashnotes/hashnotes@v0.1.0'")
+
+import torch
+
+import hashnotes
+
+GPU = torch.cuda.is_available()
+PRESET = "full" if GPU else "reduced"
+print(f"hashnotes {hashnotes.__version__}, torch {torch.__version__}; "
+      + (f"GPU: {torch.cuda.get_device_name(0)}" if GPU else "no GPU") + f"; training settings: {PRESET}")
 
 # %%
 import itertools
@@ -405,7 +414,8 @@ widgets.retrain_panel(retrain, button="Retrain", gamma=widgets.gamma_slider(), e
 #
 # ## Exercises
 #
-# 1. Show that eq. {eq}`eq-dcmh-nll` for one pair equals the cross-entropy between $S_{ij}$ and $\sigma(\Theta_{ij})$.
+# **Exercise 1.** Show that eq. {eq}`eq-dcmh-nll` for one pair equals the cross-entropy between $S_{ij}$ and
+# $\sigma(\Theta_{ij})$.
 #
 # :::{dropdown} Solution
 # $-[S\log\sigma(\Theta)+(1-S)\log(1-\sigma(\Theta))]$. Use $\log\sigma(\Theta) = \Theta - \log(1+e^\Theta)$ and
@@ -413,8 +423,9 @@ widgets.retrain_panel(retrain, button="Retrain", gamma=widgets.gamma_slider(), e
 # = \log(1+e^\Theta) - S\Theta$, the summand of eq. {eq}`eq-dcmh-nll`.
 # :::
 #
-# 2. Why does the B-step use $\mathbf F+\mathbf G$ and not, say, $\operatorname{sign}(\mathbf F)$ alone? What
-#    would change if the image and text had separate code matrices $\mathbf B^{(x)},\mathbf B^{(y)}$ (paper eq. 1)?
+# **Exercise 2.** Why does the B-step use $\mathbf F+\mathbf G$ and not, say, $\operatorname{sign}(\mathbf F)$
+# alone? What would change if the image and text had separate code matrices $\mathbf B^{(x)},\mathbf B^{(y)}$
+# (paper eq. 1)?
 #
 # :::{dropdown} Solution
 # $\mathbf B$ appears in both quantization terms. Eq. {eq}`eq-dcmh-bstep-trace` shows that the objective is
@@ -424,8 +435,8 @@ widgets.retrain_panel(retrain, button="Retrain", gamma=widgets.gamma_slider(), e
 # nothing but the likelihood ties an item's image code to its text code.
 # :::
 #
-# 3. The bit-balance term is $\eta\|\mathbf F\mathbf 1\|^2$. Compute its gradient with respect to one output
-#    $\mathbf F_{*i}$. Why does every row of a mini-batch receive the same balance gradient?
+# **Exercise 3.** The bit-balance term is $\eta\|\mathbf F\mathbf 1\|^2$. Compute its gradient with respect to
+# one output $\mathbf F_{*i}$. Why does every row of a mini-batch receive the same balance gradient?
 #
 # :::{dropdown} Solution
 # $\partial/\partial\mathbf F_{*i}\ \eta\|\mathbf F\mathbf 1\|^2 = 2\eta\,\mathbf F\mathbf 1$: the per-bit sum over
@@ -434,8 +445,8 @@ widgets.retrain_panel(retrain, button="Retrain", gamma=widgets.gamma_slider(), e
 # make the mean output oscillate.
 # :::
 #
-# 4. Run `python -m hashnotes train dcmh cca --data toy --bits 16 32 64 --preset small` and compare the
-#    I->T and T->I columns. Which direction is easier on the toy data, and why?
+# **Exercise 4.** Run `python -m hashnotes train dcmh cca --data toy --bits 16 32 64 --preset small` and compare
+# the I->T and T->I columns. Which direction is easier on the toy data, and why?
 #
 # :::{dropdown} Solution
 # Text queries usually do better (T->I > I->T): a text query's tags name its objects almost directly, so

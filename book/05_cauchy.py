@@ -28,14 +28,23 @@
 # *Layout.* The papers write codes column-major, $\mathbf F\in\mathbb R^{c\times n}$; the package stores
 # them row-major, `F` of shape `(n, c)`, so the paper's $\mathbf F_{*i}$ is `F[i]`.
 
-# %%
-# Colab bootstrap: installs hashnotes in Google Colab when it is missing; elsewhere a no-op.
+# %% tags=["hide-input"]
+# Setup, the same in every chapter (written by `python3 make.py sync`; edit make.py, not here).
+# Installs hashnotes 0.1.0 when it is not importable (e.g. in Colab) and reports the hardware: with a GPU
+# the chapters train their larger ("full") settings, on a CPU the reduced ones each chapter states.
 import importlib.util
-import sys
 
-REPO = "git+https://github.com/hashnotes/hashnotes"
-if "google.colab" in sys.modules and importlib.util.find_spec("hashnotes") is None:
-    get_ipython().run_line_magic("pip", f"install -q 'hashnotes @ {REPO}'")
+if importlib.util.find_spec("hashnotes") is None:
+    get_ipython().run_line_magic("pip", "install -q 'hashnotes @ git+https://github.com/hashnotes/hashnotes@v0.1.0'")
+
+import torch
+
+import hashnotes
+
+GPU = torch.cuda.is_available()
+PRESET = "full" if GPU else "reduced"
+print(f"hashnotes {hashnotes.__version__}, torch {torch.__version__}; "
+      + (f"GPU: {torch.cuda.get_device_name(0)}" if GPU else "no GPU") + f"; training settings: {PRESET}")
 
 # %%
 import time
@@ -483,8 +492,9 @@ panel = widgets.retrain_panel(explore, gamma=widgets.log_slider("gamma", 10.0, m
 #
 # ## Exercises
 #
-# 1. Show that for binary codes the cosine and inner-product distances of {eq}`eq-distances` coincide, and
-#    that for outputs of different lengths they do not. Which one is invariant to scaling the outputs?
+# **Exercise 1.** Show that for binary codes the cosine and inner-product distances of {eq}`eq-distances`
+# coincide, and that for outputs of different lengths they do not. Which one is invariant to scaling the
+# outputs?
 #
 # :::{dropdown} Solution
 # For $\mathbf b\in\{\pm1\}^c$, $\|\mathbf b\|=\sqrt c$, so $\frac c2(1-\mathbf b_i^\top\mathbf b_j/c)=
@@ -494,8 +504,8 @@ panel = widgets.retrain_panel(explore, gamma=widgets.log_slider("gamma", 10.0, m
 # invariant, and `cauchy.cosine_distance(3*F, G)` equals `cauchy.cosine_distance(F, G)`.
 # :::
 #
-# 2. At what distance does the Cauchy push on a dissimilar pair equal the pull on a similar pair at the same
-#    distance? What does that say about pairs with both kinds of neighbours nearby?
+# **Exercise 2.** At what distance does the Cauchy push on a dissimilar pair equal the pull on a similar pair at
+# the same distance? What does that say about pairs with both kinds of neighbours nearby?
 #
 # :::{dropdown} Solution
 # Pull $1/(d+\gamma)$, push $\gamma/(d(d+\gamma))$: equal when $d=\gamma$. Closer than $\gamma$ the push
@@ -503,7 +513,8 @@ panel = widgets.retrain_panel(explore, gamma=widgets.log_slider("gamma", 10.0, m
 # the two balance, roughly at distance $\gamma$ from the dissimilar ones: $\gamma$ is the radius.
 # :::
 #
-# 3. Repeat the $\gamma$ sweep at 16 bits. Why does $\gamma=50$ behave almost like $\gamma=\infty$ there?
+# **Exercise 3.** Repeat the $\gamma$ sweep at 16 bits. Why does $\gamma=50$ behave almost like $\gamma=\infty$
+# there?
 #
 # :::{dropdown} Solution
 # At 16 bits $\varphi\le16\ll\gamma=50$, so $\sigma_C(\varphi)\approx1-\varphi/\gamma$ is nearly linear: the
@@ -513,8 +524,8 @@ panel = widgets.retrain_panel(explore, gamma=widgets.log_slider("gamma", 10.0, m
 # Run `fit(methods.CDHCR, 16, gamma=50.0)` and compare its P@r≤2 with $\gamma=2$.
 # :::
 #
-# 4. Turn on DCH's class-balance weights (`dch_weights=True`). On the toy data about 45% of pairs are
-#    similar; predict whether the weights change much, then measure.
+# **Exercise 4.** Turn on DCH's class-balance weights (`dch_weights=True`). On the toy data about 45% of pairs
+# are similar; predict whether the weights change much, then measure.
 #
 # :::{dropdown} Solution
 # $w=1/p$ for similar and $1/(1-p)$ for dissimilar pairs, with $p\approx0.45$: $2.2$ and $1.8$, almost a

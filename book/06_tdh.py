@@ -28,14 +28,23 @@
 # TDH also swaps the input letters ($\mathbf X$ is the text set, $\mathbf Y$ the image set), but
 # $\mathbf F$ is still the image output and $\mathbf G$ the text output, as in DCMH.
 
-# %%
-# Colab bootstrap: installs hashnotes in Google Colab when it is missing; elsewhere a no-op.
+# %% tags=["hide-input"]
+# Setup, the same in every chapter (written by `python3 make.py sync`; edit make.py, not here).
+# Installs hashnotes 0.1.0 when it is not importable (e.g. in Colab) and reports the hardware: with a GPU
+# the chapters train their larger ("full") settings, on a CPU the reduced ones each chapter states.
 import importlib.util
-import sys
 
-REPO = "git+https://github.com/hashnotes/hashnotes"
-if "google.colab" in sys.modules and importlib.util.find_spec("hashnotes") is None:
-    get_ipython().run_line_magic("pip", f"install -q 'hashnotes @ {REPO}'")
+if importlib.util.find_spec("hashnotes") is None:
+    get_ipython().run_line_magic("pip", "install -q 'hashnotes @ git+https://github.com/hashnotes/hashnotes@v0.1.0'")
+
+import torch
+
+import hashnotes
+
+GPU = torch.cuda.is_available()
+PRESET = "full" if GPU else "reduced"
+print(f"hashnotes {hashnotes.__version__}, torch {torch.__version__}; "
+      + (f"GPU: {torch.cuda.get_device_name(0)}" if GPU else "no GPU") + f"; training settings: {PRESET}")
 
 # %%
 import itertools
@@ -478,8 +487,9 @@ else:
 #
 # ## Exercises
 #
-# 1. Show that adding the same vector $\mathbf v$ to every positive and negative code leaves each $\Delta$
-#    unchanged, while adding it to the query does not. Which term of $J_{re}$ controls such a common shift?
+# **Exercise 1.** Show that adding the same vector $\mathbf v$ to every positive and negative code leaves each
+# $\Delta$ unchanged, while adding it to the query does not. Which term of $J_{re}$ controls such a common
+# shift?
 #
 # :::{dropdown} Solution
 # $\Delta = \tfrac12\mathbf q^\top(\mathbf p - \mathbf n) - \alpha$ depends on $\mathbf p$ and $\mathbf n$
@@ -489,8 +499,8 @@ else:
 # $\eta\|\mathbf F\mathbf 1\|^2$, which is smallest when every bit has mean zero over the items.
 # :::
 #
-# 2. Give the eigenvalues of $\mathbf M = 2\mathbf I + \frac\beta\gamma\mathbf L$ for a graph of $k$ disjoint
-#    classes (single-label data) and say how the B-step treats the class means.
+# **Exercise 2.** Give the eigenvalues of $\mathbf M = 2\mathbf I + \frac\beta\gamma\mathbf L$ for a graph of
+# $k$ disjoint classes (single-label data) and say how the B-step treats the class means.
 #
 # :::{dropdown} Solution
 # For single-label data $\mathbf S$ is block diagonal with all-ones blocks; a class of size $m$ contributes
@@ -501,8 +511,8 @@ else:
 # $\beta/\gamma$ gives every item of a class its class-mean code.
 # :::
 #
-# 3. With $\mathbf p$, $\mathbf n$ *not* detached, an intra-modal triplet whose positive is also in the batch
-#    gets two more gradient terms. Derive them.
+# **Exercise 3.** With $\mathbf p$, $\mathbf n$ *not* detached, an intra-modal triplet whose positive is also in
+# the batch gets two more gradient terms. Derive them.
 #
 # :::{dropdown} Solution
 # $\partial\Delta/\partial\mathbf p = \tfrac12\mathbf q$ and $\partial\Delta/\partial\mathbf n = -\tfrac12\mathbf q$,
@@ -511,8 +521,8 @@ else:
 # package, read positives and negatives from the stored buffers and leave these terms out.
 # :::
 #
-# 4. Run `relaxed_vs_exact` with $n = 12$ and 16 bits. Why is the brute force still cheap even though
-#    $2^{12\cdot16} = 2^{192}$?
+# **Exercise 4.** Run `relaxed_vs_exact` with $n = 12$ and 16 bits. Why is the brute force still cheap even
+# though $2^{12\cdot16} = 2^{192}$?
 #
 # :::{dropdown} Solution
 # The objective separates over bits: each of the 16 columns is an independent problem over $2^{12} = 4096$

@@ -44,15 +44,27 @@ def glue(name: str, value):
     Uses myst-nb's ``glue`` (hidden output, pasted where the prose refers to it); does nothing where
     myst-nb is not installed (a reader's Colab kernel). Glue numbers (not formatted strings) and format
     them in the prose, e.g. ``{glue:text}`dcmh_map_i2t:.3f```; a number and its formatting stay one value.
+    A ``str`` (a word the prose depends on, such as which method leads) is pasted without quotes.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name: expected an identifier-like string, got {name!r}")
+    shown = _Text(value) if isinstance(value, str) else value
     try:
         from myst_nb import glue as _glue
     except ImportError:
         return value
-    _glue(name, value, display=False)
+    _glue(name, shown, display=False)
     return value
+
+
+class _Text:
+    """A glued word or phrase: pasted as itself (a plain ``str`` would be pasted with its quotes)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 def live_note(static: str | None = None):

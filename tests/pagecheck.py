@@ -271,12 +271,17 @@ class Browser:
 
     def screenshot(self, path: Path) -> Path:
         """The whole page (not only the viewport) as a PNG."""
-        metrics = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
-        size = metrics.get("cssContentSize") or metrics["contentSize"]
-        height = min(int(size["height"]), 30_000)
-        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1}})
+        height = int(self.driver.execute_script(
+            "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)"))
+        height = min(height, 30_000)
+        self.driver.execute_script("window.scrollTo(0, 0)")
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": WIDTH, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        try:
+            shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+        finally:
+            self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                        {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
