@@ -44,10 +44,13 @@ def glue(name: str, value):
     Uses myst-nb's ``glue`` (hidden output, pasted where the prose refers to it); does nothing where
     myst-nb is not installed (a reader's Colab kernel). Glue numbers (not formatted strings) and format
     them in the prose, e.g. ``{glue:text}`dcmh_map_i2t:.3f```; a number and its formatting stay one value.
-    A ``str`` (a word the prose depends on, such as which method leads) is pasted without quotes.
+    A ``str`` (a word the prose depends on, such as which method leads) is pasted without quotes; paste it
+    with ``{glue:md}`` when it holds markdown. NumPy scalars are glued as plain Python numbers.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name: expected an identifier-like string, got {name!r}")
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():   # numpy scalars: glue the plain number
+        value = value.item()
     shown = _Text(value) if isinstance(value, str) else value
     try:
         from myst_nb import glue as _glue
@@ -64,6 +67,9 @@ class _Text:
         self.text = text
 
     def __repr__(self) -> str:
+        return self.text
+
+    def _repr_markdown_(self) -> str:   # for {glue:md}, when the phrase holds markdown (e.g. *emphasis*)
         return self.text
 
 
