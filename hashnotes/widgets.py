@@ -38,14 +38,15 @@ def live() -> bool:
     return os.environ.get(BUILD_ENV_FLAG, "") != "1"
 
 
-def glue(name: str, value):
-    """Record ``value`` under ``name`` for ``{glue:text}`name``` in the chapter's prose, and return it.
+def glue(name: str, value) -> None:
+    """Record ``value`` under ``name`` for ``{glue:text}`name``` in the chapter's prose.
 
     Uses myst-nb's ``glue`` (hidden output, pasted where the prose refers to it); does nothing where
     myst-nb is not installed (a reader's Colab kernel). Glue numbers (not formatted strings) and format
     them in the prose, e.g. ``{glue:text}`dcmh_map_i2t:.3f```; a number and its formatting stay one value.
     A ``str`` (a word the prose depends on, such as which method leads) is pasted without quotes; paste it
-    with ``{glue:md}`` when it holds markdown. NumPy scalars are glued as plain Python numbers.
+    with ``{glue:md}`` when it holds markdown. NumPy scalars are glued as plain Python numbers. Returns None,
+    so a cell that ends with a glue call shows nothing.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name: expected an identifier-like string, got {name!r}")
@@ -55,9 +56,9 @@ def glue(name: str, value):
     try:
         from myst_nb import glue as _glue
     except ImportError:
-        return value
+        return None
     _glue(name, shown, display=False)
-    return value
+    return None
 
 
 class _Text:

@@ -135,6 +135,13 @@ settle().then(() => {
     const m = n.nodeValue.match(/\(\(\d+(\.\d+)*\)\)/);
     if (m) add('double-parentheses', `equation reference printed as ${m[0]}`);
   }
+  article.querySelectorAll('a[href*="#equation-"]').forEach(a => {
+    const prev = a.previousSibling, next = a.nextSibling;
+    const before = prev && prev.nodeType === Node.TEXT_NODE ? prev.nodeValue : '';
+    const after = next && next.nodeType === Node.TEXT_NODE ? next.nodeValue : '';
+    if (/^\(.*\)$/.test(a.textContent.trim()) && /\(\s*$/.test(before) && /^\s*\)/.test(after))
+      add('double-parentheses', `equation reference printed as (${a.textContent.trim()})`);
+  });
   // 6. build noise: stderr, progress bars, duplicated widgets, widgets without the live-kernel note
   article.querySelectorAll('.output.stderr, .stderr').forEach(e => add('stderr-output', e.textContent.trim().slice(0, 200) || '(empty)'));
   for (const n of textNodes(article, 'script, style, .cell_input')) {

@@ -463,3 +463,55 @@ def test_make_book_executes_once_then_builds_with_warnings_as_errors(monkeypatch
     assert "--nbmake" in execute and "--overwrite" in execute and execute[-1] == str(make.STAGE / "book")
     assert build[0].endswith("jupyter-book") and build[1:3] == ["build", str(make.STAGE)]
     assert {"-W", "-n", "--keep-going"} <= set(build) and "--path-output" in build
+
+
+def test_glue_records_plain_values_and_live_follows_the_build_flag(monkeypatch):
+    import myst_nb
+
+    from hashnotes import widgets
+
+    got = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: got.update({name: (value, display)}))
+    assert widgets.glue("ratio", np.float64(0.25)) is None           # nothing to display at the end of a cell
+    assert widgets.glue("n", np.int64(20_015)) is None
+    widgets.glue("leader", "CCA")
+    assert got["ratio"] == (0.25, False) and type(got["ratio"][0]) is float       # not "np.float64(0.25)"
+    assert type(got["n"][0]) is int
+    assert repr(got["leader"][0]) == "CCA" and got["leader"][0]._repr_markdown_() == "CCA"   # no quotes
+    with pytest.raises(ValueError, match="name"):
+        widgets.glue("not a name", 1)
+    monkeypatch.setenv(widgets.BUILD_ENV_FLAG, "1")
+    assert widgets.live() is False
+    monkeypatch.delenv(widgets.BUILD_ENV_FLAG)
+    assert widgets.live() is True
+    make = _load_make()
+    assert make.BUILD_ENV_FLAG == widgets.BUILD_ENV_FLAG
+
+
+def test_retrain_panel_shows_the_live_kernel_note_first(monkeypatch):
+    import IPython.display
+
+    from hashnotes import widgets
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
+    widgets.retrain_panel(lambda bits: None, static="Figure 9.9 shows it.", bits=widgets.bits_dropdown(16))
+    html = shown[0]._repr_html_()
+    assert 'class="hn-live-note"' in html and "live kernel" in html and "Figure 9.9 shows it." in html
+    widgets.retrain_panel(lambda bits: None, bits=widgets.bits_dropdown(16))
+    assert "computed by the same code" in shown[-1]._repr_html_()
+
+
+def test_table_renders_html_and_aligned_text():
+    from hashnotes import plots
+
+    t = plots.table([["DCMH", 20_015, 0.71234], ["CCA", 3, float("nan")]], ["method", "pairs", "mAP"])
+    html = t._repr_html_()
+    assert html.startswith("<table") and "<th" in html and "20,015" in html and "0.7123" in html and "|---" not in html
+    assert "1e+04" not in repr(t) and repr(t).splitlines()[1].split() == ["DCMH", "20,015", "0.7123"]
+    assert plots.table([[1.5]], ["x"], formats={"x": ".1f"}).cells == [["1.5"]]
+    assert plots.table([["<b>"]], ["x"])._repr_html_().count("&lt;b&gt;") == 1       # escaped
+    with pytest.raises(ValueError, match="rows"):
+        plots.table([[1, 2]], ["a"])
+    with pytest.raises(ValueError, match="formats"):
+        plots.table([[1]], ["a"], formats={"b": ".2f"})

@@ -86,7 +86,8 @@ def test_page(page, site, browser, served, screenshots):
 
 # ----------------------------------------------------------------------------- planted defects
 def _after_title(html: str, snippet: str) -> str:
-    i = html.index("</h1>") + len("</h1>")
+    """``snippet`` right after the page's title inside the article (the text column)."""
+    i = html.index("</h1>", html.index('<article class="bd-article"')) + len("</h1>")
     return html[:i] + snippet + html[i:]
 
 
@@ -107,9 +108,12 @@ OUTPUT = '<div class="cell_output docutils container"><div class="output stream 
 
 DEFECTS = {
     # name: (plant(html) -> html, the problem kind the checker must report)
-    "math-input-error": (lambda h: _after_title(h, '<p>the projection \\(\\mathbf W^\top(\\mathbf x - \bar{\\mathbf x})\\)'
-                                               ' with a TAB and a BACKSPACE where \\top and \\bar were meant</p>'),
+    "math-input-error": (lambda h: _after_title(h, '<p>the projection <span class="math notranslate nohighlight">'
+                                               '\\(\\mathbf W^\top(\\mathbf x - \bar{\\mathbf x})\\)</span> with a TAB'
+                                               ' and a BACKSPACE where \\top and \\bar were meant</p>'),
                          "mathjax-error"),
+    "raw-tex": (lambda h: _after_title(h, "<p>MathJax never saw this: \\(d_H = \\tfrac12(c - q^\\top r)\\)</p>"),
+                "raw-tex"),
     "wide-equation": (lambda h: _after_title(h, '<div class="math notranslate nohighlight">\\[' + " + ".join(
         f"\\frac{{x_{{{i}}}}}{{y_{{{i}}}}}" for i in range(40)) + '\\]</div>'), "wide-equation"),
     "raw-markdown-table": (lambda h: _after_title(h, OUTPUT.format("| method | mAP |\n|---|---|\n| DCMH | 0.7 |")),
