@@ -345,7 +345,7 @@ widgets.glue("relax_opt_worst", opt[worst])
 widgets.glue("relax_gap_worst", table[worst][2])
 plots.table([[rt, f"{100 * s_:.1f}%", f"{100 * d_:.1f}%", e_] for rt, (s_, d_, e_) in table.items()],
             ["β/γ", "bits (columns) where the relaxed sign is optimal", "entries differing from the exact B",
-             "relaxed gap / sign(F+G) gap"], formats=[None, None, None, ".2f"])
+             "relaxed gap / sign(F+G) gap"], formats=["g", None, None, ".2f"])
 
 # %% [markdown]
 # The second column counts bits (columns of $\mathbf B$) whose relaxed sign reaches the exact optimum of
