@@ -34,7 +34,9 @@ NPM_SPECS = ["mathjax@3", "@jupyter-widgets/html-manager@1", "requirejs@2"]
 STAGE = ROOT / "_stage"   # a copy of the book's sources; its notebooks are executed in place (nbmake skips _build/)
 HTML = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
-CELL_TIMEOUT = 300                      # seconds per cell, for nbmake (and jupyter-book's own execution)
+# Seconds per cell for nbmake. The heaviest cells (one TDH fit, two CDHCR fits) take 1-3 minutes alone and up
+# to 5 when the two cores are shared with other work; 600 s bounds a stalled widget cell without failing those.
+CELL_TIMEOUT = 600
 # Read by hashnotes.widgets.live(): no progress bars, nothing live-only, in the built pages.
 BUILD_ENV_FLAG = "HASHNOTES_BOOK_BUILD"
 
