@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Build, test and sync hashnotes with the Python standard library only.
 
-    python3 make.py book    # set up .venv, vendor web assets if possible, build the book (-W -n)
-    python3 make.py test    # set up .venv, run every unit test and execute every chapter notebook
+    python3 make.py book    # set up .venv, vendor web assets if possible, execute every chapter once, build (-W -n)
+    python3 make.py test    # unit tests + every chapter executed (nbmake), the HTML built from those executions,
+                            # then every built page opened in headless Chromium (tests/test_pages.py)
     python3 make.py setup   # create/refresh .venv only
     python3 make.py sync [book/NN_x.py ...]   # regenerate the .ipynb (no outputs) from the .py chapter(s)
+
+Each chapter is executed once per command: the notebooks are copied to _stage/book, executed there in
+place by nbmake (two workers), and the HTML is built from the executed copies with execution off.
 """
 from __future__ import annotations
 
@@ -27,8 +31,14 @@ TORCH_PIN = "torch==2.13.0"  # a CPU wheel on CPU-only machines; requirements.tx
 ASSETS = ROOT / "book" / "_assets_offline"  # git-ignored; not named _static (JB injects that folder everywhere)
 ASSET_STAMP = ASSETS / "assets.json"
 NPM_SPECS = ["mathjax@3", "@jupyter-widgets/html-manager@1", "requirejs@2"]
-BUILD_CONFIG = ROOT / "_build" / "_config_offline.yml"
+STAGE = ROOT / "_stage"   # a copy of the book's sources; its notebooks are executed in place (nbmake skips _build/)
 HTML = ROOT / "_build" / "html"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+# Seconds per cell for nbmake. The heaviest cells (one TDH fit, two CDHCR fits) take 1-3 minutes alone and up
+# to 5 when the two cores are shared with other work; 600 s bounds a stalled widget cell without failing those.
+CELL_TIMEOUT = 600
+# Read by hashnotes.widgets.live(): no progress bars, nothing live-only, in the built pages.
+BUILD_ENV_FLAG = "HASHNOTES_BOOK_BUILD"
 
 # The two commands README.md documents (tests/test_book.py checks README against this tuple).
 README_COMMANDS = ("python3 make.py book", "python3 make.py test")
@@ -83,24 +93,76 @@ def setup() -> None:
     say("setup: done")
 
 
-def test() -> int:
-    """Every unit test plus every chapter notebook, in one pytest call."""
-    setup()
-    # Two pytest workers share the machine; one math thread each avoids oversubscribing the cores
-    # (two notebooks training at once with 2 threads each ran 2-5x slower and could hit the cell timeout).
-    # A caller's own setting wins.
+def chapter_env() -> dict:
+    """Environment of every chapter execution and of the tests: one math thread per worker, the build flag.
+
+    Two workers share the machine's two cores, so each kernel gets one BLAS/OpenMP thread (two notebooks
+    training at once with 2 threads each ran 2-5x slower). Set here, never in a chapter, so a reader's own
+    kernel keeps all its threads. A caller's own setting wins.
+    """
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, "1")
+    env[BUILD_ENV_FLAG] = "1"
+    return env
+
+
+def nbmake_args() -> list:
+    """pytest options that execute notebooks and keep their outputs (written back into the staged copies)."""
+    return ["--nbmake", f"--nbmake-timeout={CELL_TIMEOUT}", "--overwrite"]
+
+
+def test() -> int:
+    """Unit tests and every chapter (executed once, in the staged copy), then the HTML and the browser test.
+
+    1. one pytest call: tests/ (without the page tests) and the staged notebooks under nbmake, two workers;
+    2. jupyter-book builds the HTML from those executed notebooks (execution off, -W -n);
+    3. one pytest call: tests/test_pages.py opens every built page in headless Chromium (installed here when
+       missing) and saves a screenshot of each to _build/screenshots/.
+    """
+    setup()
+    env = chapter_env()
+    stage_book()
     rc = run(
-        [VPY, "-m", "pytest", "-n", "2", "--nbmake", "--nbmake-timeout=300", "tests", "book"],
+        [VPY, "-m", "pytest", "-n", "2", *nbmake_args(), "--durations=12", "--ignore=tests/test_pages.py",
+         "tests", STAGE / "book"],
         cwd=ROOT,
         env=env,
     )
     if rc == 5:
         say("test: pytest collected no tests; treating that as a failure")
         return 1
-    return rc
+    if rc != 0:
+        return rc
+    rc = build_html(env)
+    if rc != 0:
+        return rc
+    browser = ensure_chromium()
+    if browser is not True:
+        env["HASHNOTES_NO_CHROMIUM"] = browser
+    return run([VPY, "-m", "pytest", "-n", "2", "tests/test_pages.py", f"--book-html={HTML}",
+                f"--screenshots={SCREENSHOTS}"], cwd=ROOT, env=env)
+
+
+def ensure_chromium() -> "bool | str":
+    """True when headless Chromium and its driver are on PATH (apt-get installs them as root); else why not."""
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return True
+    apt = shutil.which("apt-get")
+    if apt is None:
+        return "chromium/chromedriver are not on PATH and there is no apt-get to install them"
+    is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    prefix = [] if is_root else ([shutil.which("sudo"), "-n"] if shutil.which("sudo") else None)
+    if prefix is None:
+        return "chromium/chromedriver are not on PATH and installing them needs root (no sudo)"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    say("test: installing Chromium for the browser test (apt-get install chromium chromium-driver)")
+    if run([*prefix, apt, "update", "-qq"], env=env) != 0:
+        say("test: apt-get update failed; trying the install with the lists at hand")
+    rc = run([*prefix, apt, "install", "-y", "-qq", "chromium", "chromium-driver"], env=env)
+    if rc != 0 or not (shutil.which("chromium") and shutil.which("chromedriver")):
+        return f"apt-get install chromium chromium-driver failed (exit {rc})"
+    return True
 
 
 def _safe_extract(tgz: Path, dest: Path) -> Path:
@@ -166,33 +228,53 @@ def vendor_assets() -> bool:
     return True
 
 
-_OFFLINE_CONFIG = r"""
+_STAGE_CONFIG = r"""
 import json, sys, yaml
-src, dst, rel = sys.argv[1], sys.argv[2], sys.argv[3]
+src, dst, assets = sys.argv[1], sys.argv[2], sys.argv[3]
 with open(src) as f:
     cfg = yaml.safe_load(f)
+# The staged notebooks were executed by nbmake already: build from their outputs.
+cfg.setdefault("execute", {})["execute_notebooks"] = "off"
 conf = cfg.setdefault("sphinx", {}).setdefault("config", {})
-conf["html_static_path"] = list(conf.get("html_static_path", [])) + [rel]
-conf["mathjax_path"] = "mathjax/es5/tex-mml-chtml.js"
-conf["nb_ipywidgets_js"] = {
-    "require.js": {},
-    "html-manager/dist/embed-amd.js": {"data-jupyter-widgets-cdn": "https://cdn.jsdelivr.net/npm/"},
-}
+conf["nb_execution_mode"] = "off"
+if assets:
+    conf["html_static_path"] = list(conf.get("html_static_path", [])) + [assets]
+    conf["mathjax_path"] = "mathjax/es5/tex-mml-chtml.js"
+    conf["nb_ipywidgets_js"] = {
+        "require.js": {},
+        "hashnotes-widgets-paths.js": {},
+        "html-manager/dist/embed-amd.js": {"data-jupyter-widgets-cdn": "https://cdn.jsdelivr.net/npm/"},
+    }
 with open(dst, "w") as f:
-    f.write("# generated by make.py from _config.yml: offline copies of MathJax / RequireJS / ipywidgets\n")
+    f.write("# generated by make.py from _config.yml: execution off (staged notebooks are executed), offline assets\n")
     yaml.safe_dump(cfg, f, sort_keys=False)
 """
 
+# Chapter sources (.py) stay behind: only the notebooks are Sphinx sources. book/_ext (Sphinx helpers) is copied.
+_STAGE_IGNORE = shutil.ignore_patterns("_assets_offline", "__pycache__", ".ipynb_checkpoints", "[0-9][0-9]_*.py",
+                                       "A[0-9]_*.py", ".*")
 
-def book() -> int:
-    setup()
-    cmd = [VBIN / "jupyter-book", "build", ".", "-W", "-n", "--keep-going", "--all"]
-    if vendor_assets():
-        BUILD_CONFIG.parent.mkdir(parents=True, exist_ok=True)
-        check([VPY, "-c", _OFFLINE_CONFIG, ROOT / "_config.yml", BUILD_CONFIG,
-               ASSETS.relative_to(ROOT).as_posix()])
-        cmd += ["--config", BUILD_CONFIG]
-    rc = run(cmd, cwd=ROOT)
+
+def stage_book() -> Path:
+    """Copy _toc.yml and book/ (without the jupytext .py sources) to _stage, with a generated _config.yml.
+
+    The notebooks in the stage are then executed in place (nbmake --overwrite), so the committed notebooks
+    stay output-free and each chapter runs once for both the execution check and the HTML.
+    """
+    if STAGE.exists():
+        shutil.rmtree(STAGE)
+    STAGE.mkdir(parents=True)
+    shutil.copytree(ROOT / "book", STAGE / "book", ignore=_STAGE_IGNORE)
+    shutil.copy2(ROOT / "_toc.yml", STAGE / "_toc.yml")
+    assets = str(ASSETS) if vendor_assets() else ""
+    check([VPY, "-c", _STAGE_CONFIG, ROOT / "_config.yml", STAGE / "_config.yml", assets])
+    return STAGE
+
+
+def build_html(env: dict | None = None) -> int:
+    """jupyter-book build of the (executed) stage into _build/html, warnings as errors."""
+    cmd = [VBIN / "jupyter-book", "build", STAGE, "--path-output", ROOT, "-W", "-n", "--keep-going", "--all"]
+    rc = run(cmd, cwd=ROOT, env=env)
     if rc == 0:
         say(f"book: built without warnings; open {HTML / 'index.html'}")
     else:
@@ -200,8 +282,97 @@ def book() -> int:
     return rc
 
 
+def book() -> int:
+    """Execute every chapter once (nbmake, two workers) in the stage, then build the HTML from the outputs."""
+    setup()
+    env = chapter_env()
+    stage_book()
+    rc = run([VPY, "-m", "pytest", "-n", "2", "-q", *nbmake_args(), "--durations=0", STAGE / "book"],
+             cwd=ROOT, env=env)
+    if rc != 0:
+        say(f"book: a chapter failed to execute (pytest exit {rc}); see above")
+        return 1 if rc == 5 else rc
+    return build_html(env)
+
+
 def chapter_sources() -> list[Path]:
-    return sorted((ROOT / "book").glob("[0-9][0-9]_*.py"))
+    """Jupytext sources of the chapters (book/NN_name.py) and of notebook appendices (book/A<digit>_name.py)."""
+    book_dir = ROOT / "book"
+    return sorted([*book_dir.glob("[0-9][0-9]_*.py"), *book_dir.glob("A[0-9]_*.py")])
+
+
+SETUP_MARKER = "# Setup, the same in every chapter (written by `python3 make.py sync`; edit make.py, not here)."
+
+
+def _config_value(section: str, key: str) -> str:
+    """``section: {key: value}`` from _config.yml (a top-level block with indented keys), standard library only."""
+    import re
+
+    inside = False
+    for line in (ROOT / "_config.yml").read_text(encoding="utf-8").splitlines():
+        if re.match(r"^[A-Za-z_][\w-]*:", line):
+            inside = line.split(":", 1)[0] == section
+        elif inside and (m := re.match(rf"^\s+{key}:\s*\"?([^\"#\s]+)", line)):
+            return m.group(1)
+    raise SystemExit(f"[make] _config.yml: no {section}.{key}")
+
+
+def package_version() -> str:
+    import re
+
+    m = re.search(r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.M)
+    if m is None:
+        raise SystemExit("[make] pyproject.toml: no version")
+    return m.group(1)
+
+
+def setup_cell() -> str:
+    """The first code cell of every chapter: install the pinned package where missing, report the hardware.
+
+    The repository URL comes from _config.yml (``repository.url``, the one place it is set) and the version
+    from pyproject.toml; releases are tagged ``v<version>``. A GPU gets the larger ("full") training settings.
+    No thread setting: a reader's kernel keeps all its cores (make.py limits threads for the build only).
+    """
+    url = _config_value("repository", "url")
+    version = package_version()
+    return f"""{SETUP_MARKER}
+# Installs hashnotes {version} when it is not importable (e.g. in Colab) and reports the hardware: with a GPU
+# the chapters train their larger ("full") settings, on a CPU the reduced ones each chapter states.
+import importlib.util
+
+if importlib.util.find_spec("hashnotes") is None:
+    get_ipython().run_line_magic("pip", "install -q 'hashnotes @ git+{url}@v{version}'")
+
+import torch
+
+import hashnotes
+
+GPU = torch.cuda.is_available()
+PRESET = "full" if GPU else "reduced"
+print(f"hashnotes {{hashnotes.__version__}}, torch {{torch.__version__}}; "
+      + (f"GPU: {{torch.cuda.get_device_name(0)}}" if GPU else "no GPU") + f"; training settings: {{PRESET}}")"""
+
+
+def write_setup_cell(py: Path) -> bool:
+    """Put ``setup_cell()`` into ``py`` as its first code cell (replacing an older one); True if changed."""
+    text = py.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    starts = [i for i, ln in enumerate(lines) if ln.startswith("# %%")]
+    code = [i for i in starts if "[markdown]" not in lines[i] and "[md]" not in lines[i]]
+    header = '# %% tags=["hide-input"]'
+    cell = [header, *setup_cell().split("\n"), ""]
+    if code and (lines[code[0] + 1].startswith(SETUP_MARKER) or lines[code[0] + 1].startswith("# Colab bootstrap")):
+        first = code[0]
+        nxt = next((i for i in starts if i > first), len(lines))
+        new = lines[:first] + cell + lines[nxt:]
+    else:  # a new chapter: after the title cell
+        after = next((i for i in starts if i > starts[0]), len(lines)) if starts else len(lines)
+        new = lines[:after] + cell + lines[after:]
+    out = "\n".join(new)
+    if out != text:
+        py.write_text(out, encoding="utf-8")
+        return True
+    return False
 
 
 def _stable_cell_ids(nb_path: Path) -> None:
@@ -232,6 +403,8 @@ def sync(*files: str) -> int:
         say("sync: no book/NN_*.py chapters found")
         return 0
     for py in sources:
+        if write_setup_cell(py):
+            say(f"sync: wrote the setup cell into {py.name}")
         nb_path = py.with_suffix(".ipynb")
         check([VPY, "-m", "jupytext", "--quiet", "--to", "ipynb", "--output", nb_path, py])
         _stable_cell_ids(nb_path)

@@ -20,14 +20,23 @@
 # Hamming scan runs on your machine, and count how many codes sit inside a Hamming ball, which is why a
 # lookup within radius 2 can be done with a hash table instead of a scan.
 
-# %%
-# Colab bootstrap: installs hashnotes in Google Colab when it is missing; elsewhere a no-op.
+# %% tags=["hide-input"]
+# Setup, the same in every chapter (written by `python3 make.py sync`; edit make.py, not here).
+# Installs hashnotes 0.1.0 when it is not importable (e.g. in Colab) and reports the hardware: with a GPU
+# the chapters train their larger ("full") settings, on a CPU the reduced ones each chapter states.
 import importlib.util
-import sys
 
-REPO = "git+https://github.com/hashnotes/hashnotes"
-if "google.colab" in sys.modules and importlib.util.find_spec("hashnotes") is None:
-    get_ipython().run_line_magic("pip", f"install -q 'hashnotes @ {REPO}'")
+if importlib.util.find_spec("hashnotes") is None:
+    get_ipython().run_line_magic("pip", "install -q 'hashnotes @ git+https://github.com/hashnotes/hashnotes@v0.1.0'")
+
+import torch
+
+import hashnotes
+
+GPU = torch.cuda.is_available()
+PRESET = "full" if GPU else "reduced"
+print(f"hashnotes {hashnotes.__version__}, torch {torch.__version__}; "
+      + (f"GPU: {torch.cuda.get_device_name(0)}" if GPU else "no GPU") + f"; training settings: {PRESET}")
 
 # %%
 import itertools
@@ -46,7 +55,7 @@ rng = np.random.default_rng(0)
 # ## Binary codes and the sign function
 #
 # A code of length $c$ is a vector $\mathbf b \in \{-1,+1\}^c$. Networks output real vectors
-# $\mathbf f \in \mathbb R^c$ and the code is their sign. The package stores codes **row-major**:
+# $\mathbf f \in \mathbb R^c$ and the code is their sign. The package stores codes **row-major** ({ref}`dec-layout`):
 # a set of $n$ codes is an array of shape `(n, c)`, one row per item. The papers write the same matrix
 # column-major, $\mathbf B \in \{-1,+1\}^{c \times n}$, so the package's `B` is the papers' $\mathbf B^\top$.
 #
@@ -180,15 +189,16 @@ def scan_rates(c, m=256, n=20_000, n_naive=2_000, seed=0):
             "numpy packed": m * n / t_npk, "package packed": m * n / t_pkg}
 
 
-rates = {c: scan_rates(c) for c in tqdm([32, 64, 128], desc="timing scans")}
-print(f"{'method':>16} " + " ".join(f"{f'c={c}':>12}" for c in rates))
-for method in rates[32]:
-    print(f"{method:>16} " + " ".join(f"{rates[c][method]:12.3g}" for c in rates))
-for c in rates:
-    print(f"c={c}: package packed is {rates[c]['package packed'] / rates[c]['naive']:,.0f}x the naive loop and "
-          f"{rates[c]['package packed'] / rates[c]['inner product']:.1f}x the float inner product")
+rates = {c: scan_rates(c) for c in tqdm([32, 64, 128], desc="timing scans", disable=not widgets.live())}
+vs_naive = min(rates[c]["package packed"] / rates[c]["naive"] for c in rates)
+assert vs_naive > 100, vs_naive          # the prose: orders of magnitude ahead of the Python loop, at every length
+widgets.glue("scan_vs_naive", vs_naive)
+widgets.glue("scan_packed_64_over_32", rates[64]["package packed"] / rates[32]["package packed"])
+widgets.glue("scan_inner_64_over_32", rates[64]["inner product"] / rates[32]["inner product"])
+plots.table([[m] + [rates[c][m] for c in rates] for m in rates[32]],
+            ["distances per second"] + [f"c = {c}" for c in rates], formats=[None] + [".3g"] * len(rates))
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-scan-rates", "caption": "Hamming distances per second of the four implementations at 32, 64 and 128 bits, measured on the machine that built this page (log scale, best of three runs)."}}
 fig, ax = plt.subplots(figsize=(7, 3.5))
 methods = list(rates[32])
 width = 0.25
@@ -198,20 +208,24 @@ ax.set_xticks(range(len(methods)))
 ax.set_xticklabels(methods)
 ax.set_yscale("log")
 ax.set_ylabel("Hamming distances / second")
-ax.set_title("Hamming scan throughput on this machine (best of 3)")
 ax.legend()
 ax.grid(alpha=0.3, axis="y")
 plt.show()
 
 # %% [markdown]
-# The naive loop is several orders of magnitude behind: interpreting one Python iteration costs far more than
-# comparing 64 bits. The float matrix product is fast because BLAS is fast, but it moves 32 bits per code bit
-# and its cost grows with $c$. The packed kernel moves one bit per code bit and does one XOR and one POPCNT per
-# 64 of them, so going from 32 to 64 bits costs it almost nothing. Numpy's broadcast version does the same
-# arithmetic but materialises an `(m, n, words)` temporary, which hurts as soon as it leaves the cache.
-# Timings on a busy machine are noisy (rerun the cell to see the spread); the orders of magnitude are stable.
-# Even a laptop scans millions of codes per query in milliseconds, which is why *Hamming ranking over the whole
-# database* is the standard evaluation protocol (chapter 2).
+# On the machine that built this page the package's packed kernel computed at least
+# {glue:text}`scan_vs_naive:,.0f` times as many distances per second as the naive loop, at every code length
+# ({numref}`fig-scan-rates`): interpreting one Python iteration costs far more than comparing 64 bits. The float
+# matrix product is fast because BLAS is fast, but it moves 32 bits per code bit and its arithmetic grows with
+# $c$; from 32 to 64 bits its rate changed by a factor of {glue:text}`scan_inner_64_over_32:.2f`. The packed
+# kernel moves one bit per code bit and does one XOR and one POPCNT per 64 of them; its rate changed by a factor
+# of {glue:text}`scan_packed_64_over_32:.2f`. Both a 32-bit and a 64-bit code fill one word, so what changes is
+# the rest of the work (reading the codes, writing the `(m, n)` result, the kernel's loop overhead), not the
+# arithmetic. Numpy's broadcast version does the same arithmetic but materialises an `(m, n, words)` temporary,
+# which hurts as soon as it leaves the cache. Timings on a busy machine are noisy (rerun the cell to see the
+# spread); only the orders of magnitude are asserted. Even a laptop scans millions of codes per query in
+# milliseconds, which is why *Hamming ranking over the whole database* is the standard evaluation protocol
+# ({doc}`02_evaluation`).
 
 # %% [markdown]
 # ## Hamming balls
@@ -235,16 +249,22 @@ for r in range(c + 1):
 print("V(12, r) for r = 0..4:", [int((dist <= r).sum()) for r in range(5)])
 
 # %%
+def ball_volume(c, r):
+    """V(c, r) of eq-ball."""
+    return sum(math.comb(c, i) for i in range(r + 1))
+
+
+widgets.glue("ball_32_2", ball_volume(32, 2))
+widgets.glue("ball_32_4", ball_volume(32, 4))
 radii = np.arange(0, 6)
-print(f"{'c':>4} " + " ".join(f"{f'r={r}':>10}" for r in radii) + "   fraction of space within r=2")
-for cc in (16, 32, 64):
-    V = [sum(math.comb(cc, i) for i in range(r + 1)) for r in radii]
-    print(f"{cc:>4} " + " ".join(f"{v:>10}" for v in V) + f"   {V[2] / 2**cc:.2e}")
+plots.table([[cc] + [ball_volume(cc, r) for r in radii] + [ball_volume(cc, 2) / 2**cc] for cc in (16, 32, 64)],
+            ["c"] + [f"V(c, {r})" for r in radii] + ["fraction of the space within r = 2"],
+            formats=[None] * (len(radii) + 1) + [".2e"])
 
 # %% [markdown]
-# A radius-2 ball is tiny: at 32 bits it holds 529 of the $2^{32} \approx 4.3\times10^9$ codes. Hashing
-# methods try to put all relevant items of a query inside that small ball (the Cauchy loss of chapter 5 says so
-# explicitly), and the next section shows why that is worth doing.
+# A radius-2 ball is tiny: at 32 bits it holds {glue:text}`ball_32_2:,` of the $2^{32} \approx 4.3\times10^9$
+# codes. Hashing methods try to put all relevant items of a query inside that small ball (the Cauchy loss of
+# {doc}`05_cauchy` says so explicitly), and the next section shows why that is worth doing.
 
 # %% [markdown]
 # ## A radius-2 lookup is a hash-table lookup
@@ -252,8 +272,9 @@ for cc in (16, 32, 64):
 # Put every database code into a hash table keyed by the packed code (a Python `dict` here). To find all items
 # within radius $r$ of a query, *enumerate the $V(c, r)$ codes of the ball* and look each one up. The cost is
 # $V(c, r)$ table probes, independent of the database size $n$, while a scan costs $n$ distances. At
-# $c=32, r=2$ that is 529 probes against, say, $10^6$ distances; at $r=4$ it is already 41,449 probes, so
-# lookup pays only for small radii, exactly the "precision within Hamming radius 2" protocol of chapter 2.
+# $c=32, r=2$ that is {glue:text}`ball_32_2:,` probes against, say, $10^6$ distances; at $r=4$ it is already
+# {glue:text}`ball_32_4:,` probes, so lookup pays only for small radii, exactly the "precision within Hamming
+# radius 2" protocol of {doc}`02_evaluation`.
 #
 # We build clustered codes (many items near a few centres, as a trained model would produce), answer the same
 # queries both ways and check that the two result sets are identical.
@@ -319,11 +340,11 @@ print(f"scan:   {n} distances/query, {t_scan / len(queries) * 1e3:.2f} ms/query 
 
 # %% [markdown]
 # The lookup's cost does not grow with $n$: double the database and the scan doubles while the lookup still makes
-# 529 probes. (Our dictionary is pure Python, so at this small $n$ the compiled scan can still be competitive;
+# {glue:text}`ball_32_2:,` probes. (Our dictionary is pure Python, so at this small $n$ the compiled scan can still be competitive;
 # a C hash table probes in nanoseconds.) The catch is the growth of {eq}`eq-ball` with $r$: the static figure
 # below shows probes per query against radius next to the database size where a scan becomes cheaper.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ball-cost", "caption": "Left: table probes per query, $V(c, r)$, against the radius, next to the cost of scanning $10^6$ codes. Right: the fraction of all $2^c$ codes that lie in the ball."}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 rr = np.arange(0, 9)
 for cc in (16, 32, 64):
@@ -345,7 +366,7 @@ plt.show()
 #
 # With a live kernel, pick the code length, the radius and the database size and press **Run**: the panel builds
 # the table, answers 20 queries both ways, checks that they agree, and prints the times. Nothing runs until you
-# press the button (the rendered page shows the static figure above instead).
+# press the button; on the static page, {numref}`fig-ball-cost` shows how the two costs grow.
 
 # %%
 def lookup_vs_scan(bits=32, radius=2, n_items=50_000):
@@ -364,6 +385,7 @@ def lookup_vs_scan(bits=32, radius=2, n_items=50_000):
 
 panel = widgets.retrain_panel(
     lookup_vs_scan,
+    static="the probe counts it would print are plotted in the figure above.",
     bits=widgets.bits_dropdown(32),
     radius=widgets.int_slider("radius", 2, 0, 3),
     n_items=widgets.int_slider("n items", 50_000, 10_000, 200_000, step=10_000),
@@ -372,31 +394,31 @@ panel = widgets.retrain_panel(
 # %% [markdown]
 # ## Summary
 #
-# - Codes are rows of $\pm1$; `codes.sign` maps $0$ to $+1$ ({eq}`eq-sign`) so codes are strictly binary.
-# - $d_H = \tfrac12(c - \mathbf q^\top\mathbf r)$ ({eq}`eq-dh-inner`): inner products of relaxed codes are what
+# - Codes are rows of $\pm1$; `codes.sign` maps $0$ to $+1$, eq. {eq}`eq-sign`, so codes are strictly binary
+#   ({ref}`dec-sign`).
+# - $d_H = \tfrac12(c - \mathbf q^\top\mathbf r)$, eq. {eq}`eq-dh-inner`: inner products of relaxed codes are what
 #   hashing losses optimise.
-# - Packed into 64-bit words, a distance is XOR + popcount ({eq}`eq-dh-popcount`); a compiled packed scan is
-#   orders of magnitude faster than a Python loop and faster per bit than a float matrix product.
-# - A Hamming ball holds $V(c, r) = \sum_{i \le r}\binom{c}{i}$ codes ({eq}`eq-ball`), so a radius-2 search is a
+# - Packed into 64-bit words, a distance is XOR + popcount, eq. {eq}`eq-dh-popcount`; a compiled packed scan is
+#   orders of magnitude faster than a Python loop.
+# - A Hamming ball holds $V(c, r) = \sum_{i \le r}\binom{c}{i}$ codes, eq. {eq}`eq-ball`, so a radius-2 search is a
 #   few hundred hash-table probes, independent of the database size.
 #
 # ## Exercises
 #
-# 1. Prove that $d_H$ is a metric on $\{-1,+1\}^c$ and that $\|\mathbf q - \mathbf r\|_2^2 = 4\, d_H(\mathbf q, \mathbf r)$.
-# 2. What goes wrong in {eq}`eq-dh-inner` if one entry of $\mathbf q$ is $0$ (as `np.sign` would produce)?
-# 3. How many probes does a radius-3 lookup need at $c = 64$? For which database sizes is a scan cheaper, if a probe
-#    costs as much as 20 distance computations?
-# 4. Multi-index hashing splits a $c$-bit code into $m$ substrings. Show that if $d_H(\mathbf q,\mathbf r) \le r$,
-#    then at least one substring pair is within distance $\lfloor r/m \rfloor$.
+# **Exercise 1.** Prove that $d_H$ is a metric on $\{-1,+1\}^c$ and that $\|\mathbf q - \mathbf r\|_2^2 = 4\,
+# d_H(\mathbf q, \mathbf r)$.
 #
-# :::{dropdown} Solution 1
+# :::{dropdown} Solution
 # Non-negativity, symmetry and $d_H = 0 \iff \mathbf q = \mathbf r$ are immediate from counting disagreements. For the
 # triangle inequality, a position where $\mathbf q$ and $\mathbf s$ differ must be a position where $\mathbf q$ and
 # $\mathbf r$ differ or where $\mathbf r$ and $\mathbf s$ differ, so $d_H(\mathbf q,\mathbf s) \le d_H(\mathbf q,\mathbf r)
 # + d_H(\mathbf r,\mathbf s)$. Finally $(q_j - r_j)^2$ is $0$ when the bits agree and $4$ when they differ.
 # :::
 #
-# :::{dropdown} Solution 2
+# **Exercise 2.** What goes wrong in {eq}`eq-dh-inner` if one entry of $\mathbf q$ is $0$ (as `np.sign` would
+# produce)?
+#
+# :::{dropdown} Solution
 # A zero entry contributes $0$ to $\mathbf q^\top\mathbf r$ instead of $\pm1$, so $\tfrac12(c - \mathbf q^\top \mathbf r)$
 # becomes a half-integer: the "distance" is off by $\tfrac12$ and ranking code that casts to integers rounds it one way
 # or the other, silently. A hand-rolled packer (`B > 0`) maps the $0$ to bit $0$, as if it were $-1$, and gives an
@@ -404,12 +426,18 @@ panel = widgets.retrain_panel(
 # `ValueError`), which is why `codes.sign` never produces a $0$.
 # :::
 #
-# :::{dropdown} Solution 3
+# **Exercise 3.** How many probes does a radius-3 lookup need at $c = 64$? For which database sizes is a scan
+# cheaper, if a probe costs as much as 20 distance computations?
+#
+# :::{dropdown} Solution
 # $V(64, 3) = 1 + 64 + 2016 + 41664 = 43745$ probes. At 20 distance-equivalents per probe that is about
 # $8.7\times10^5$ distances, so a scan is cheaper for databases below roughly $870{,}000$ items.
 # :::
 #
-# :::{dropdown} Solution 4
+# **Exercise 4.** Multi-index hashing {cite}`norouzi2012mih` splits a $c$-bit code into $m$ substrings. Show that if $d_H(\mathbf
+# q,\mathbf r) \le r$, then at least one substring pair is within distance $\lfloor r/m \rfloor$.
+#
+# :::{dropdown} Solution
 # The $m$ substrings partition the $c$ positions, so the $d_H(\mathbf q,\mathbf r) \le r$ disagreements are spread over
 # $m$ substrings. If every substring had more than $\lfloor r/m \rfloor$ of them, the total would be at least
 # $m(\lfloor r/m\rfloor + 1) > r$, a contradiction (pigeonhole).

@@ -18,16 +18,26 @@
 # concept labels that define which pairs are relevant to each other. This chapter shows the book's embedded toy
 # dataset (it needs no download, and it is built so that neither modality is trivial), its label statistics, and the
 # protocol split every experiment records. When the project's real data is present, it also shows real MIRFLICKR
-# photos with their tags, MIRFLICKR-25K's label statistics next to the toy's, and the Wikipedia dataset.
+# photos with their tags, the label statistics of MIRFLICKR-25K {cite}`huiskes2008mirflickr` next to the toy's,
+# and the Wikipedia dataset {cite}`rasiwasia2010wiki`.
 
-# %%
-# Colab bootstrap: installs hashnotes in Google Colab when it is missing; elsewhere a no-op.
+# %% tags=["hide-input"]
+# Setup, the same in every chapter (written by `python3 make.py sync`; edit make.py, not here).
+# Installs hashnotes 0.1.0 when it is not importable (e.g. in Colab) and reports the hardware: with a GPU
+# the chapters train their larger ("full") settings, on a CPU the reduced ones each chapter states.
 import importlib.util
-import sys
 
-REPO = "git+https://github.com/hashnotes/hashnotes"
-if "google.colab" in sys.modules and importlib.util.find_spec("hashnotes") is None:
-    get_ipython().run_line_magic("pip", f"install -q 'hashnotes @ {REPO}'")
+if importlib.util.find_spec("hashnotes") is None:
+    get_ipython().run_line_magic("pip", "install -q 'hashnotes @ git+https://github.com/hashnotes/hashnotes@v0.1.0'")
+
+import torch
+
+import hashnotes
+
+GPU = torch.cuda.is_available()
+PRESET = "full" if GPU else "reduced"
+print(f"hashnotes {hashnotes.__version__}, torch {torch.__version__}; "
+      + (f"GPU: {torch.cuda.get_device_name(0)}" if GPU else "no GPU") + f"; training settings: {PRESET}")
 
 # %%
 import matplotlib.pyplot as plt
@@ -46,9 +56,10 @@ from hashnotes import codes, data, metrics, plots, widgets
 # ("crimson_circle" for *red disc*), sometimes only a partial word ("red"), sometimes nothing at all (dropped tags),
 # occasionally a wrong concept, plus generic background tags. Row-major as everywhere in the package: images are
 # `(n, 3, H, W)` uint8, texts `(n, vocabulary)` float32, labels `(n, labels)` uint8, one row per pair (the papers
-# write these matrices column-major, e.g. $\mathbf Y \in \mathbb R^{d \times n}$, which is our `texts.T`).
+# write these matrices column-major, e.g. $\mathbf Y \in \mathbb R^{d \times n}$, which is our `texts.T`;
+# see {ref}`dec-layout`).
 
-# %%
+# %% mystnb={"figure": {"name": "fig-toy-pairs", "caption": "Twelve toy pairs: the picture, its labels (blue, above) and its tags (below)."}}
 ds = data.toy(n=10_000, seed=0)
 print("label names:", ", ".join(ds.label_names))
 print("image batch", ds.train.images.shape, ds.train.images.dtype, "| texts", ds.train.texts.shape,
@@ -75,7 +86,7 @@ plt.show()
 # of colour and spatial structure. "Red disc + blue ring" and "red ring + blue disc" have the same colours in the
 # same amounts; only where the colours sit tells them apart. A pixel statistic such as a colour histogram therefore
 # carries little label information. We measure it: hash a global colour histogram with random projections (the LSH
-# of chapter 2) and retrieve images with images.
+# of {doc}`02_evaluation`) and retrieve images with images.
 
 # %%
 def colour_histogram(images, bins=4):
@@ -97,19 +108,27 @@ hist_train, hist_q, hist_db = (colour_histogram(s.images) for s in (ds.train, ds
 Lq, Ldb = ds.query.labels, ds.database.labels
 chance = data.label_stats(Ldb)["relevant_pair_fraction"]
 rows = []
-for bits in tqdm([16, 32, 64], desc="LSH baselines"):
+for bits in tqdm([16, 32, 64], desc="LSH baselines", disable=not widgets.live()):
     qi, di = lsh_codes(hist_train, [hist_q, hist_db], bits)
     qt, dt = lsh_codes(ds.train.texts, [ds.query.texts, ds.database.texts], bits)
     rows.append((bits, metrics.mean_average_precision(qi, di, Lq, Ldb),
                  metrics.mean_average_precision(qt, dt, Lq, Ldb)))
+m_img_best = max(r_[1] for r_ in rows)
+m_txt_worst = min(r_[2] for r_ in rows)
+gain_img, gain_txt = m_img_best - chance, m_txt_worst - chance
+assert 0 < gain_img < 0.03                   # the text below: the colour histogram barely beats chance ...
+assert gain_txt > 5 * gain_img               # ... while the tags gain at least five times as much
+widgets.glue("gain_ratio", gain_txt / gain_img)
+widgets.glue("chance", chance)
+widgets.glue("hist_map_best", m_img_best)
+widgets.glue("tags_map_worst", m_txt_worst)
 print(f"chance level (fraction of relevant database items): {chance:.3f}")
-print(f"{'bits':>5} {'I→I colour histogram':>21} {'T→T tags':>9}")
-for bits, m_img, m_txt in rows:
-    print(f"{bits:>5} {m_img:>21.3f} {m_txt:>9.3f}")
+plots.table(rows, ["bits", "I→I colour histogram", "T→T tags"], formats=[None, ".3f", ".3f"])
 
 # %% [markdown]
-# The colour histogram barely beats chance, while the tags, noisy as they are, carry a lot of label
-# information. Learning to see *which colour is where* is the image network's job; learning that "crimson_circle"
+# The colour histogram barely beats chance: its best mAP is {glue:text}`hist_map_best:.3f` against a chance level
+# of {glue:text}`chance:.3f`, while the tags, noisy as they are, reach at least {glue:text}`tags_map_worst:.3f`, a
+# gain over chance {glue:text}`gain_ratio:.0f` times as large. Learning to see *which colour is where* is the image network's job; learning that "crimson_circle"
 # and "scarlet_dot" mean the same concept, and that "red" alone is ambiguous, is the text network's job.
 #
 # ### How noisy are the tags?
@@ -152,8 +171,12 @@ np.fill_diagonal(S_q, False)
 assert abs(q_stats["relevant_pair_fraction"] - S_q.sum() / (len(Lq) * (len(Lq) - 1))) < 1e-12
 assert q_stats["labels_per_pair"]["mean"] == Lq.sum(1).mean()
 print({k_: v for k_, v in stats.items() if k_ != "label_frequency"})
+assert 0.35 < stats["relevant_pair_fraction"] < 0.65                   # "close to half", below
+widgets.glue("toy_rel_frac", stats["relevant_pair_fraction"])
+widgets.glue("toy_labels_mean", stats["labels_per_pair"]["mean"])
+widgets.glue("toy_n_labels", stats["n_labels"])
 
-# %%
+# %% mystnb={"figure": {"name": "fig-toy-labels", "caption": "Toy labels: how many labels a pair has, how often each label occurs, and how often two labels occur together (log colour scale)."}}
 def label_figures(labels, names, title):
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [1, 1.4, 1.4]})
     per = labels.sum(1)
@@ -175,9 +198,10 @@ plt.show()
 
 # %% [markdown]
 # The block structure of the co-occurrence matrix is the scenes: concepts of the same scene appear together far more
-# often than others. Because each pair has about three labels drawn from 16, close to half of all pairs are relevant
-# to each other (`relevant_pair_fraction` above). That is typical of multi-label benchmarks, and it is why the mAP@all
-# of a random ranking is far from 0: it is about this fraction.
+# often than others ({numref}`fig-toy-labels`). Because each pair has about {glue:text}`toy_labels_mean:.1f` labels
+# drawn from {glue:text}`toy_n_labels`, close to half of all pairs are relevant to each other (a fraction of
+# {glue:text}`toy_rel_frac:.3f`). That is typical of multi-label benchmarks, and it is why the mAP@all of a random
+# ranking is far from 0: it is about this fraction.
 #
 # The **tag vocabulary** holds the concept synonyms, the colour and shape words, and background words:
 
@@ -190,11 +214,12 @@ print("20 most frequent tags:", ", ".join(f"{ds.vocab[j]} ({int(tag_freq[j])})" 
 # %% [markdown]
 # ## The protocol split
 #
-# Every experiment in the book splits the pairs the same way (METHODS §1.2): a random **query** set; the rest is the
+# Every experiment in the book splits the pairs the same way ({ref}`dec-selection`): a random **query** set; the rest is the
 # retrieval **database**; the **training** set is drawn from the database; a **validation** set, disjoint from the
 # training set, is the only data used to choose a model (an epoch, a hyperparameter). The query set is never looked
-# at during training or selection. For the toy preset the sizes scale with $n$; for MIRFLICKR-25K they are DCMH's
-# 2,000 / 18,015 / 10,000 (plus 1,000 validation pairs from the database).
+# at during training or selection. For the toy preset the sizes scale with $n$; for MIRFLICKR-25K they are the ones
+# of {cite:t}`jiang2017dcmh`: {glue:text}`mir_query:,` queries, a database of {glue:text}`mir_db:,` and
+# {glue:text}`mir_train:,` training pairs, plus {glue:text}`mir_val:,` validation pairs from the database.
 
 # %%
 sp = ds.split
@@ -207,7 +232,12 @@ record = sp.as_dict()
 print(record)
 assert data.make_split(10_000, preset="toy", seed=0).as_dict() == record       # same seed, same split
 assert data.make_split(10_000, preset="toy", seed=1).as_dict()["digest"] != record["digest"]
-print({name: p.sizes(p.n_total) for name, p in data.PROTOCOLS.items()})
+mir_p = data.PROTOCOLS["mirflickr25k"]
+for key, value in (("mir_query", mir_p.n_query), ("mir_db", mir_p.n_total - mir_p.n_query),
+                   ("mir_train", mir_p.n_train), ("mir_val", mir_p.n_val)):
+    widgets.glue(key, value)
+plots.table([[name, p.n_total, p.n_query, p.n_train, p.n_val] for name, p in data.PROTOCOLS.items()],
+            ["preset", "pairs", "queries", "training pairs", "validation pairs"])
 
 # %% [markdown]
 # `Split.as_dict()` is stored with every result: the preset, the seed, the sizes and a digest of each index set, so
@@ -215,30 +245,32 @@ print({name: p.sizes(p.n_total) for name, p in data.PROTOCOLS.items()})
 #
 # ## Real data (when available)
 #
-# The project keeps real data outside the repository. `data.shared_data_dir()` finds it (`../shared/data` or
+# The project keeps real data outside the repository. `data.shared_data_dir()` finds its folder (or the folder named by
 # `$HASHNOTES_DATA`); without it the cells below print why and skip their work, so the book still builds.
 
 # %%
 root = data.shared_data_dir()
 if root is None:
-    print("No shared data directory (../shared/data or $HASHNOTES_DATA): the real-data sections are skipped.")
+    print("No data folder found (set HASHNOTES_DATA to one): the real-data sections are skipped.")
 else:
-    print("real data in", root)
+    print(f"real data found ({sum(1 for _ in root.iterdir())} files and folders)")
 
 # %% [markdown]
 # ### Real MIRFLICKR photos with their tags
 #
-# MIRFLICKR-25K is 25,000 Flickr photos with their users' tags; the DCMH-cleaned release keeps 20,015 pairs, 24
-# concept labels and a 1,386-word tag vocabulary. Thumbnails of 730 of those photos are available here. Compare
+# MIRFLICKR-25K is 25,000 Flickr photos with their users' tags {cite}`huiskes2008mirflickr`; the release cleaned
+# for DCMH {cite}`jiang2017dcmh` keeps 20,015 pairs, 24 concept labels and a 1,386-word tag vocabulary (the next
+# cells check these numbers against the files). Thumbnails of 730 of those photos are available here. Compare
 # their tags with the toy's: real tags are personal ("explore", "nikon", "2007"), many describe nothing visible, and
 # the labels were assigned by annotators, not derived from the tags.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-mir-photos", "caption": "Twelve real MIRFLICKR photos with their annotated labels (blue) and their Flickr tags."}}
 photos = None
 if root is None or not (root / "mirflickr_thumbs_index.csv").is_file():
     print("Skipped: mirflickr_thumbs_index.csv and mirflickr_thumbs_im1-1000/ are not in the shared data directory.")
 else:
     photos = data.mirflickr_photos(root, size=96)
+    assert len(photos.files) == 730
     pick = np.random.default_rng(3).choice(len(photos.files), size=12, replace=False)
     fig = plots.show_pairs(photos.pairs.images[pick], [" ".join(photos.tags[i]) for i in pick],
                            [", ".join(photos.labels[i]) for i in pick], ncols=6)
@@ -256,45 +288,73 @@ else:
     L_mir = np.concatenate([mir.query.labels, mir.database.labels])
     T_mir = np.concatenate([mir.query.texts, mir.database.texts])
     s_mir = data.label_stats(L_mir, T_mir)
+    assert (s_mir["n"], s_mir["n_labels"], s_mir["vocab_size"]) == (20_015, 24, 1_386)   # the release, as stated
     rows = [("pairs", stats["n"], s_mir["n"]), ("labels", stats["n_labels"], s_mir["n_labels"]),
             ("labels per pair (mean)", stats["labels_per_pair"]["mean"], s_mir["labels_per_pair"]["mean"]),
             ("labels per pair (max)", stats["labels_per_pair"]["max"], s_mir["labels_per_pair"]["max"]),
             ("relevant pair fraction", stats["relevant_pair_fraction"], s_mir["relevant_pair_fraction"]),
             ("vocabulary", stats["vocab_size"], s_mir["vocab_size"]),
             ("tags per pair (mean)", stats["tags_per_pair"]["mean"], s_mir["tags_per_pair"]["mean"])]
-    print(f"{'':>24} {'toy':>10} {'MIRFLICKR-25K':>14}")
-    for name, a, b in rows:
-        print(f"{name:>24} {a:>10.3g} {b:>14.3g}")
-    print("protocol:", mir.split.as_dict())
+    fmt = lambda v: f"{v:,}" if isinstance(v, (int, np.integer)) else f"{v:.3f}"  # noqa: E731
+    display(plots.table(rows, ["", "toy", "MIRFLICKR-25K"], formats=[None, fmt, fmt]))
+    # the comparison in the text below
+    for s_ in (stats, s_mir):
+        assert 2.5 <= s_["labels_per_pair"]["mean"] <= 4.5 and 0.35 < s_["relevant_pair_fraction"] < 0.65
+    f_toy, f_mir = np.array(stats["label_frequency"]), L_mir.mean(0)
+    skew_toy, skew_mir = f_toy.max() / f_toy.min(), f_mir.max() / f_mir.min()
+    assert skew_mir > 3 * skew_toy and s_mir["labels_per_pair"]["max"] > stats["labels_per_pair"]["max"]
+    top4 = [mir.label_names[j] for j in np.argsort(-f_mir, kind="stable")[:4]]
+    co = L_mir.T.astype(np.int64) @ L_mir.astype(np.int64)
+    cond = co / np.maximum(np.diag(co)[:, None], 1)            # P(label b | label a)
+    np.fill_diagonal(cond, 0)
+    a_, b_ = np.unravel_index(np.argmax(cond), cond.shape)
+    widgets.glue("mir_skew", skew_mir)
+    widgets.glue("toy_skew", skew_toy)
+    widgets.glue("mir_top4", ", ".join(f"*{t}*" for t in top4))
+    widgets.glue("mir_pair", f"*{mir.label_names[b_]}* given *{mir.label_names[a_]}*")
+    widgets.glue("mir_pair_p", float(cond[a_, b_]))
+if mir is None:  # the prose below quotes these; without the data it says so
+    for key in ("mir_skew", "toy_skew", "mir_pair_p"):
+        widgets.glue(key, float("nan"))
+    widgets.glue("mir_top4", "(data not available)")
+    widgets.glue("mir_pair", "(data not available)")
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-mir-labels", "caption": "MIRFLICKR-25K labels, drawn as the toy's are in the figure above."}}
+if mir is not None:
     label_figures(L_mir, mir.label_names, "MIRFLICKR-25K")
     plt.show()
 
 # %% [markdown]
-# Both datasets have three to four labels per pair and roughly half of all pairs relevant to each other. MIRFLICKR's
-# label frequencies are far more skewed (*people*, *sky*, *structures*, *plant_life* dominate), its label counts have
-# a long tail, and its co-occurrence has structure of a different kind: near-duplicate labels such as *sea* and
-# *water*, *people* and *female*/*male*/*portrait*.
+# Both datasets have three to four labels per pair on average and roughly half of all pairs relevant to each other
+# (the cell asserts both). MIRFLICKR's label frequencies are far more skewed: its most frequent label is
+# {glue:text}`mir_skew:.0f` times as frequent as its rarest (the toy's: {glue:text}`toy_skew:.1f` times), and
+# {glue:md}`mir_top4` dominate. Its label counts have a longer tail, and its co-occurrence has structure of a
+# different kind: near-duplicate labels, the strongest being {glue:md}`mir_pair` (probability
+# {glue:text}`mir_pair_p:.2f`).
 #
 # ### The Wikipedia dataset
 #
-# The Wikipedia dataset (Rasiwasia et al., 2010) is small and **single-label**: 2,866 article sections with one image
+# The Wikipedia dataset {cite}`rasiwasia2010wiki` is small and **single-label**: 2,866 article sections with one image
 # each, in 10 categories; the common release has 128-d SIFT bag-of-visual-words image features and 10-d LDA topic
-# text features, not raw pixels or words. With one label per item, "relevant" means "same category".
+# text features, not raw pixels or words (the cell checks these sizes). With one label per item, "relevant" means
+# "same category" ({ref}`dec-relevance`).
 
-# %%
+# %% mystnb={"figure": {"name": "fig-wiki", "caption": "The Wikipedia dataset: pairs per category."}}
 if root is None or not ((root / "wiki" / "wikiData.mat").is_file() or (root / "wikiData.mat").is_file()):
     print("Skipped: wiki/wikiData.mat is not in the shared data directory.")
 else:
     wk = data.wiki(root)
-    print(wk.split.as_dict())
+    print({k: len(getattr(wk, k)) for k in ("query", "database", "train", "val")})
     print("image features", wk.database.images.shape, "| text features", wk.database.texts.shape)
+    assert len(wk.query) + len(wk.database) == 2_866 and wk.database.images.shape[1] == 128
+    assert wk.database.texts.shape[1] == 10 and len(wk.label_names) == 10
     counts = np.concatenate([wk.query.labels, wk.database.labels]).sum(0)
     s_wk = data.label_stats(np.concatenate([wk.query.labels, wk.database.labels]))
     assert s_wk["labels_per_pair"]["max"] == 1
     print(f"relevant pair fraction {s_wk['relevant_pair_fraction']:.3f} (single-label, 10 classes)")
     fig, ax = plt.subplots(figsize=(7, 2.8))
     ax.bar(wk.label_names, counts, color="tab:purple")
-    ax.set(ylabel="pairs", title="Wikipedia: pairs per category")
+    ax.set(ylabel="pairs")
     plt.xticks(rotation=45)
     plt.tight_layout()
     plt.show()
@@ -304,7 +364,7 @@ else:
 #
 # In a live kernel, change how often tags are dropped or wrong and how many background tags a pair gets, and press
 # **Run**: the panel draws 500 new pairs, shows a few of them, and reports the tag-LSH mAP (T→T, 32 bits).
-# The static figure below runs the same measurement for a sweep of the drop probability.
+# The static {numref}`fig-pdrop` runs the same measurement for a sweep of the drop probability.
 
 # %%
 def tag_lsh_map(p_drop=0.25, p_wrong=0.05, spurious_mean=2.0, n=2000, bits=32, seed=0):
@@ -323,16 +383,18 @@ def noise_panel(p_drop=0.25, p_wrong=0.05, spurious_mean=2.0):
 
 panel = widgets.retrain_panel(
     noise_panel,
+    static="the figure below runs the same measurement for four drop probabilities.",
     p_drop=widgets.float_slider("p_drop", 0.25, 0.0, 0.9),
     p_wrong=widgets.float_slider("p_wrong", 0.05, 0.0, 0.5),
     spurious_mean=widgets.float_slider("background", 2.0, 0.0, 8.0, step=0.5),
 )
 
-# %%
+# %% mystnb={"figure": {"name": "fig-pdrop", "caption": "Tag noise against retrievability: T→T mAP of 32-bit random projections of the tags, toy data with 2,000 pairs, for four drop probabilities."}}
 drops = [0.0, 0.25, 0.5, 0.75]
-maps = [tag_lsh_map(p_drop=p)[1] for p in tqdm(drops, desc="p_drop sweep")]
+maps = [tag_lsh_map(p_drop=p)[1] for p in tqdm(drops, desc="p_drop sweep", disable=not widgets.live())]
+assert maps[0] > maps[-1]          # dropping more tags makes the text side harder to retrieve with
 plots.sweep_curve(drops, {"T→T LSH, 32 bits": maps}, xlabel="p_drop (probability a concept's tags are dropped)",
-                  ylabel="mAP", title="Tag noise against retrievability (toy, n=2000)")
+                  ylabel="mAP")
 plt.show()
 
 # %% [markdown]
@@ -341,31 +403,34 @@ plt.show()
 # - The toy data is a set of seeded multi-label pairs whose labels are shape-colour conjunctions: a colour histogram
 #   barely beats chance on it, so the image side needs a CNN; its tags are synonyms with drops, partial words, wrong
 #   concepts and background words, so the text side needs a learned model too.
-# - About three labels per pair and correlated scenes make about half of all pairs relevant, like MIRFLICKR-25K.
+# - About {glue:text}`toy_labels_mean:.0f` labels per pair and correlated scenes make about half of all pairs
+#   relevant, like MIRFLICKR-25K.
 # - Every experiment uses a seeded query / database / train / validation split; the training and validation sets come
 #   from the database, the query set is never used for selection, and `Split.as_dict()` is stored with every result.
 #
 # ## Exercises
 #
-# 1. Why does a colour histogram do slightly better than chance at all on the toy data?
-# 2. With 16 concepts, about 3 labels per pair drawn *independently* and uniformly, what fraction of pairs would be
-#    relevant? Why is the toy's fraction different?
-# 3. Which single change to the split would let information about the query set leak into model selection, and how
-#    does `Split.as_dict()` help detect it?
+# **Exercise 1.** Why does a colour histogram do slightly better than chance at all on the toy data?
 #
-# :::{dropdown} Solution 1
+# :::{dropdown} Solution
 # Colours are not independent of the labels: a pair with *red disc* and *red ring* has more red than one without red
 # concepts, and scenes make some colours co-occur. What the histogram cannot see is the shape that carries each colour.
 # :::
 #
-# :::{dropdown} Solution 2
+# **Exercise 2.** With 16 concepts, about 3 labels per pair drawn *independently* and uniformly, what fraction
+# of pairs would be relevant? Why is the toy's fraction different?
+#
+# :::{dropdown} Solution
 # Two independent random 3-subsets of 16 labels are disjoint with probability $\binom{13}{3}/\binom{16}{3} = 286/560
 # \approx 0.51$, so about $49\%$ of pairs would be relevant. Scenes concentrate labels, which makes pairs of the same
 # scene share labels more often and pairs of different scenes less often; the net fraction moves away from the
 # independent value (the `relevant_pair_fraction` printed above).
 # :::
 #
-# :::{dropdown} Solution 3
+# **Exercise 3.** Which single change to the split would let information about the query set leak into model
+# selection, and how does `Split.as_dict()` help detect it?
+#
+# :::{dropdown} Solution
 # Choosing the validation set from the query set (or choosing the epoch by query mAP). `as_dict()` records the digest
 # of every index set, and the package's tests assert that `val` lies inside the database, so a split that used query
 # items for validation would either fail those checks or produce a different digest than the published one.

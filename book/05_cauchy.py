@@ -14,28 +14,37 @@
 # %% [markdown]
 # # Sigmoid or Cauchy?
 #
-# DCMH (chapter on DCMH) scores a pair of codes by the inner product and turns it into a probability with
-# the logistic sigmoid. Tian et al. (2021) keep DCMH's whole framework (two networks, a shared binary
+# DCMH ({doc}`04_dcmh`) scores a pair of codes by the inner product and turns it into a probability with
+# the logistic sigmoid. {cite:t}`tian2021cauchy` keep DCMH's whole framework (two networks, a shared binary
 # matrix $\mathbf B$, alternating updates) and change only that one function: the probability that two
 # items are similar becomes a **Cauchy** function of their Hamming distance, as in Deep Cauchy Hashing
-# (DCH, Cao et al., CVPR 2018). This chapter asks what that change does, and when it helps.
+# (DCH {cite}`cao2018dch`). This chapter asks what that change does, and when it helps.
 #
-# *Source.* Tian F., Li C., Liu F., Li T., Zhang L., Liu Z., "Cross-media retrieval with deep hashing
-# based on the Cauchy distribution", *Computer Systems & Applications* 30(8), 2021. The paper's equations
-# were lost from the copy we have; the objective below is the reconstruction of METHODS.md §4, and the
-# package calls the method **CDHCR**. No absolute numbers of the paper survive, so none are quoted here.
+# *Source.* The text of {cite:t}`tian2021cauchy` available to us lost its equations; the objective below is the
+# book's reconstruction from DCMH and DCH, and the choices it needed are listed in the appendix
+# ({ref}`dec-cdhcr-distance` and the sections after it). The package calls the method **CDHCR**. No absolute
+# numbers of the paper survive, so none are quoted here ({ref}`dec-targets`).
 #
 # *Layout.* The papers write codes column-major, $\mathbf F\in\mathbb R^{c\times n}$; the package stores
-# them row-major, `F` of shape `(n, c)`, so the paper's $\mathbf F_{*i}$ is `F[i]`.
+# them row-major, `F` of shape `(n, c)`, so the paper's $\mathbf F_{*i}$ is `F[i]` ({ref}`dec-layout`).
 
-# %%
-# Colab bootstrap: installs hashnotes in Google Colab when it is missing; elsewhere a no-op.
+# %% tags=["hide-input"]
+# Setup, the same in every chapter (written by `python3 make.py sync`; edit make.py, not here).
+# Installs hashnotes 0.1.0 when it is not importable (e.g. in Colab) and reports the hardware: with a GPU
+# the chapters train their larger ("full") settings, on a CPU the reduced ones each chapter states.
 import importlib.util
-import sys
 
-REPO = "git+https://github.com/hashnotes/hashnotes"
-if "google.colab" in sys.modules and importlib.util.find_spec("hashnotes") is None:
-    get_ipython().run_line_magic("pip", f"install -q 'hashnotes @ {REPO}'")
+if importlib.util.find_spec("hashnotes") is None:
+    get_ipython().run_line_magic("pip", "install -q 'hashnotes @ git+https://github.com/hashnotes/hashnotes@v0.1.0'")
+
+import torch
+
+import hashnotes
+
+GPU = torch.cuda.is_available()
+PRESET = "full" if GPU else "reduced"
+print(f"hashnotes {hashnotes.__version__}, torch {torch.__version__}; "
+      + (f"GPU: {torch.cuda.get_device_name(0)}" if GPU else "no GPU") + f"; training settings: {PRESET}")
 
 # %%
 import time
@@ -49,8 +58,6 @@ from hashnotes import codes as hcodes
 from hashnotes import data, methods, metrics, plots, widgets
 from hashnotes.losses import cauchy
 
-torch.set_num_threads(1)
-t_chapter = time.time()
 
 # %% [markdown]
 # ## Why: a probability that only moves near $c/2$
@@ -59,8 +66,10 @@ t_chapter = time.time()
 # $d=d_H(\mathbf b_i,\mathbf b_j)$ are tied by $\mathbf b_i^\top\mathbf b_j=c-2d$. DCMH's likelihood is
 #
 # $$
-# p(s_{ij}=1\mid\mathbf F_{*i},\mathbf G_{*j})=\sigma(\Theta_{ij}),\qquad
-# \Theta_{ij}=\tfrac12\mathbf F_{*i}^\top\mathbf G_{*j}=\tfrac c2-d\ \text{ for binary codes.}
+# \begin{aligned}
+# p(s_{ij}=1\mid\mathbf F_{*i},\mathbf G_{*j}) &= \sigma(\Theta_{ij}), \\
+# \Theta_{ij} &= \tfrac12\mathbf F_{*i}^\top\mathbf G_{*j}=\tfrac c2-d\ \text{ for binary codes.}
+# \end{aligned}
 # $$ (eq-sigmoid-likelihood)
 #
 # At 32 bits a pair at distance 0 gets $\sigma(16)\approx1-10^{-7}$ and a pair at distance 8 gets
@@ -68,7 +77,7 @@ t_chapter = time.time()
 # $\sigma$ change. A similar pair at distance 8 is therefore "done", and nothing pulls it into the small
 # Hamming ball (radius 2, say) that a hash-table lookup searches.
 #
-# Tian et al. replace $\sigma(\Theta)$ by the Cauchy function of a distance $\varphi_{ij}$ (seed eq. (4)):
+# Tian et al. replace $\sigma(\Theta)$ by the Cauchy function of a distance $\varphi_{ij}$:
 #
 # $$
 # p(s_{ij}=1\mid\mathbf F_{*i},\mathbf G_{*j})=\sigma_C(\varphi_{ij})=\frac{\gamma}{\gamma+\varphi_{ij}} .
@@ -112,12 +121,13 @@ def likelihood_panels(bits=32, gammas=(2, 5, 10, 20, 30, 50), axes=None):
     return axes
 
 
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-cauchy-likelihood", "caption": "Sigmoid and Cauchy likelihoods at 32 bits. Left: p(similar) against the Hamming distance. Middle and right: the slope of the loss that pulls a similar pair together and pushes a dissimilar pair apart (log scale). Red dotted line: radius 2; grey dashed: c/2."}}
 likelihood_panels(bits=32)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Read the panels from left to right (red dotted line: radius 2; grey dashed: $c/2$):
+# Read the panels of {numref}`fig-cauchy-likelihood` from left to right:
 #
 # * **Likelihood.** The sigmoid is flat at 1 from $d=0$ to about $d=c/2-4$. Every Cauchy curve falls
 #   steadily from $d=0$; small $\gamma$ makes it fall fast.
@@ -136,47 +146,55 @@ rows = []
 for name, f in [("sigmoid", lambda d: sigmoid_probability(d, 32))] + [
         (f"Cauchy g={g}", (lambda g: lambda d: g / (g + d))(g)) for g in (2, 5, 10, 20, 30, 50)]:
     rows.append((name, *[f(d) for d in (0, 2, 4, 8, 16)]))
-print(f"{'p(similar | d)':>14} " + " ".join(f"{'d=' + str(d):>8}" for d in (0, 2, 4, 8, 16)))
-for r in rows:
-    print(f"{r[0]:>14} " + " ".join(f"{v:8.4f}" for v in r[1:]))
+widgets.glue("sig_p0_minus_p4", rows[0][1] - rows[0][3])
+widgets.glue("cauchy10_p0_minus_p4", next(r for r in rows if r[0] == "Cauchy g=10")[1]
+             - next(r for r in rows if r[0] == "Cauchy g=10")[3])
+plots.table(rows, ["p(similar | d)"] + [f"d = {d}" for d in (0, 2, 4, 8, 16)],
+            formats=[None] + [".4f"] * 5)
 
 # %% [markdown]
-# The sigmoid gives $p(0)-p(4)\approx 10^{-6}$ at 32 bits; the Cauchy curve with $\gamma=10$ gives
-# $0.29$. That difference is the whole argument of the paper (its Figure 2).
+# The sigmoid gives $p(0)-p(4) =$ {glue:text}`sig_p0_minus_p4:.1e` at 32 bits; the Cauchy curve with $\gamma=10$
+# gives {glue:text}`cauchy10_p0_minus_p4:.2f`. That difference is the whole argument of the paper (its Figure 2).
 #
 # ## The objective
 #
 # **Distance.** Network outputs are continuous, $\mathbf F=\tanh(f(\mathbf X))$ and
 # $\mathbf G=\tanh(g(\mathbf Y))$, so the Hamming distance needs a continuous surrogate. The package
-# offers two (METHODS §4.2, decision 19):
+# offers two ({ref}`dec-cdhcr-distance`):
 #
 # $$
-# \varphi^{\cos}_{ij}=\frac c2\Big(1-\hat{\mathbf F}_{*i}^\top\hat{\mathbf G}_{*j}\Big),\quad
-# \hat{\mathbf x}=\frac{\mathbf x}{\sqrt{\|\mathbf x\|^2+\epsilon^2}};\qquad
-# \varphi^{\rm inner}_{ij}=\tfrac12\big(c-\mathbf F_{*i}^\top\mathbf G_{*j}\big).
+# \begin{aligned}
+# \varphi^{\cos}_{ij} &= \frac c2\Big(1-\hat{\mathbf F}_{*i}^\top\hat{\mathbf G}_{*j}\Big),\qquad
+# \hat{\mathbf x}=\frac{\mathbf x}{\sqrt{\|\mathbf x\|^2+\epsilon^2}}; \\
+# \varphi^{\rm inner}_{ij} &= \tfrac12\big(c-\mathbf F_{*i}^\top\mathbf G_{*j}\big).
+# \end{aligned}
 # $$ (eq-distances)
 #
 # Both equal $d_H$ on binary codes. The cosine form (DCH's, the default) ignores the length of the
 # outputs; the smoothed norm keeps zero vectors finite ($\varphi=c/2$ there).
 #
-# **Cauchy cross-entropy** (seed eq. (5)). With $\sigma_C$ from {eq}`eq-cauchy-probability` and an
-# optional pair weight $w_{ij}$,
+# **Cauchy cross-entropy.** With $\sigma_C$ from {eq}`eq-cauchy-probability` and an optional pair weight
+# $w_{ij}$ ({ref}`dec-cdhcr-weights`),
 #
 # $$
-# \ell_{ij}=-s_{ij}\log\sigma_C(\varphi_{ij})-(1-s_{ij})\log\big(1-\sigma_C(\varphi_{ij})\big)
-# =\log(\varphi_{ij}+\gamma)-(1-s_{ij})\log\varphi_{ij}-s_{ij}\log\gamma ,
+# \begin{aligned}
+# \ell_{ij} &= -s_{ij}\log\sigma_C(\varphi_{ij})-(1-s_{ij})\log\big(1-\sigma_C(\varphi_{ij})\big) \\
+# &= \log(\varphi_{ij}+\gamma)-(1-s_{ij})\log\varphi_{ij}-s_{ij}\log\gamma ,
+# \end{aligned}
 # $$ (eq-cauchy-ce)
 #
 # using $1-\sigma_C=\varphi/(\gamma+\varphi)$. The right-hand form is what the package computes, with
 # $\varphi+\epsilon$ in the second log: a dissimilar pair at $\varphi=0$ costs
 # $\log\gamma-\log\epsilon$, large but finite.
 #
-# **Objective** (seed eqs. (6)-(7)). Quantization ties the outputs to one code matrix, as in DCMH; there is
-# no bit-balance term:
+# **Objective.** Quantization ties the outputs to one code matrix, as in DCMH; there is no bit-balance term
+# ({ref}`dec-cdhcr-balance`):
 #
 # $$
-# \mathcal J=\sum_{i,j=1}^n w_{ij}\,\ell_{ij}+\alpha\big(\|\mathbf B-\mathbf F\|_F^2+\|\mathbf B-\mathbf G\|_F^2\big),
-# \qquad \mathbf B\in\{-1,+1\}^{c\times n},\ \alpha=1,\ \gamma=10 .
+# \begin{aligned}
+# \mathcal J &= \sum_{i,j=1}^n w_{ij}\,\ell_{ij}+\alpha\big(\|\mathbf B-\mathbf F\|_F^2+\|\mathbf B-\mathbf G\|_F^2\big), \\
+# & \mathbf B\in\{-1,+1\}^{c\times n},\quad \alpha=1,\quad \gamma=10 .
+# \end{aligned}
 # $$ (eq-cdhcr-objective)
 #
 # **Gradients.** $\partial\ell_{ij}/\partial\varphi_{ij}=D_{ij}/w_{ij}$ with
@@ -205,13 +223,15 @@ for r in rows:
 # The cosine gradient is orthogonal to $\hat{\mathbf F}_{*i}$: the likelihood only rotates the outputs, and
 # quantization alone sets their length.
 #
-# **B-step** (seed eqs. (10)-(12)). The Cauchy term does not involve $\mathbf B$, and
-# $\operatorname{tr}(\mathbf B^\top\mathbf B)=nc$ is constant, so
+# **B-step.** The Cauchy term does not involve $\mathbf B$, and $\operatorname{tr}(\mathbf B^\top\mathbf B)=nc$
+# is constant, so
 #
 # $$
-# \min_{\mathbf B}\ \alpha\big(\|\mathbf B-\mathbf F\|^2+\|\mathbf B-\mathbf G\|^2\big)
-# \iff\max_{\mathbf B}\operatorname{tr}\big(\mathbf B^\top(\mathbf F+\mathbf G)\big)
+# \begin{aligned}
+# &\min_{\mathbf B}\ \alpha\big(\|\mathbf B-\mathbf F\|^2+\|\mathbf B-\mathbf G\|^2\big) \\
+# \iff\ &\max_{\mathbf B}\operatorname{tr}\big(\mathbf B^\top(\mathbf F+\mathbf G)\big)
 # \ \Rightarrow\ \mathbf B=\operatorname{sign}(\mathbf F+\mathbf G),
+# \end{aligned}
 # $$ (eq-cdhcr-bstep)
 #
 # with $\operatorname{sign}(0)=+1$: DCMH's update, unchanged.
@@ -283,19 +303,26 @@ print("identity and B-step: ok")
 # One more difference is deliberate: the buffers start random, not at zero as in DCMH-MATLAB. With
 # $\mathbf F=\mathbf G=\mathbf 0$ every cosine distance is $c/2$ (no likelihood gradient at all) and
 # $\mathbf B=\operatorname{sign}(\mathbf 0)=+\mathbf 1$, so the first epoch pulls every output towards the
-# same code; DCMH's bit-balance term undoes that, CDHCR has none.
+# same code; DCMH's bit-balance term undoes that, CDHCR has none ({ref}`dec-cdhcr-init`).
 # The `.small()` preset trains a small CNN and a text MLP on the toy images; `.paper()` holds the
-# published settings (ResNet-34 trunk, RMSprop lr $10^{-4}$ / $3\cdot10^{-4}$, halved every 15 epochs,
-# 100 epochs, $\alpha=1$, $\gamma=10$). To fit the chapter's CPU budget we use a reduced toy set
-# (1,000 pairs: 400 training, 50 validation, 100 queries, 900 database items), 8 epochs, batches of 32
-# and a CNN of half the width (`small_width=16`), for both methods; `experiments/cauchy_sweep.py` runs the
-# full small preset.
+# published settings (ResNet-34 trunk {cite}`he2016resnet`, RMSprop lr $10^{-4}$ / $3\cdot10^{-4}$, halved every
+# 15 epochs, 100 epochs, $\alpha=1$, $\gamma=10$; {ref}`dec-cdhcr-schedule`). To fit the chapter's CPU budget
+# we use a reduced toy set ({glue:text}`n_pairs:,` pairs: {glue:text}`n_train:,` training,
+# {glue:text}`n_val:,` validation, {glue:text}`n_query:,` queries, {glue:text}`n_db:,` database items),
+# {glue:text}`n_epochs` epochs, batches of {glue:text}`n_batch` and a CNN of half the width, for both methods;
+# {repo}`experiments/cauchy_sweep.py` runs the full small preset (with a GPU, `PRESET == "full"`, this chapter
+# does too).
 
 # %%
-ds = data.toy(n=1000, seed=0)
+ds = data.toy(n=1000 if PRESET == "reduced" else 10_000, seed=0)
 print({k: len(getattr(ds, k)) for k in ("train", "val", "query", "database")})
-EPOCHS = 8
-REDUCED = dict(epochs=EPOCHS, batch_size=32, small_width=16)  # both methods get the same reduction
+# both methods get the same reduction on a CPU; with a GPU, their .small() presets as they are
+REDUCED = dict(epochs=8, batch_size=32, small_width=16) if PRESET == "reduced" else {}
+EPOCHS = REDUCED.get("epochs", methods.CDHCR.small().config.epochs)
+for key, value in (("n_pairs", len(ds.query) + len(ds.database)), ("n_train", len(ds.train)), ("n_val", len(ds.val)),
+                   ("n_query", len(ds.query)), ("n_db", len(ds.database)), ("n_epochs", EPOCHS),
+                   ("n_batch", REDUCED.get("batch_size", methods.CDHCR.small().config.batch_size))):
+    widgets.glue(key, value)
 QL, DL = ds.query.labels, ds.database.labels
 
 
@@ -326,41 +353,55 @@ def scores(model):
 
 
 t0 = time.time()
-model = fit(methods.CDHCR, 32, progress=True, val=ds.val)
+model = fit(methods.CDHCR, 32, progress=widgets.live(), val=ds.val)
 print(f"CDHCR, 32 bits, {EPOCHS} epochs: {time.time() - t0:.1f} s, best validation epoch {model.best_epoch}")
+print({k: round(float(v), 4) for k, v in scores(model).items()})
+
+# %% mystnb={"figure": {"name": "fig-cdhcr-curves", "caption": "Training CDHCR at 32 bits: the Cauchy and quantization terms of the objective on the buffers, and the validation mAP."}}
 plots.training_curves(model.history)
 plt.show()
-print({k: round(float(v), 4) for k, v in scores(model).items()})
 
 # %% [markdown]
 # ## Where do the pairs land?
 #
 # The likelihood argument predicts the *distribution* of Hamming distances: the Cauchy loss keeps pulling
 # similar pairs towards $0$, the sigmoid stops once they are a few bits below $c/2$. Histograms of the distances
-# between image-query codes and text-database codes, CDHCR and DCMH at 32 bits, trained the same way:
+# between image-query codes and text-database codes, CDHCR and DCMH at 32 bits, trained the same way
+# ({numref}`fig-cdhcr-hist`):
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-cdhcr-hist", "caption": "Hamming distances between image queries and the text database at 32 bits, relevant pairs (green) and irrelevant pairs (red), each group normalised; the dotted line is radius 2."}}
 dcmh32 = fit(methods.DCMH, 32)
 S_qd = (QL.astype(np.int32) @ DL.T.astype(np.int32)) > 0
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.3), sharey=True)
-within = {}
+hist = {}
 for ax, (name, m) in zip(axes, [("CDHCR", model), ("DCMH", dcmh32)]):
     qi, _, _, dt = codes(m)
     dist = hcodes.hamming_distance(qi, dt)
     plots.hamming_histogram(dist, S_qd, bits=32, ax=ax, density=True)
     ax.axvline(2.5, color="k", ls=":")
-    within[name] = float((dist[S_qd] <= 2).mean())
-    ax.set_title(f"{name}: {within[name]:.0%} of relevant pairs within radius 2")
+    hist[name] = {"within2": float((dist[S_qd] <= 2).mean()), "rel": float(dist[S_qd].mean()),
+                  "irr": float(dist[~S_qd].mean())}
+    ax.set_title(f"{name}: {hist[name]['within2']:.1%} of relevant pairs within radius 2")
 plt.tight_layout()
 plt.show()
+
+# %%
+for name, h in hist.items():
+    for key, value in h.items():
+        widgets.glue(f"hist_{name.lower()}_{key}", value)
+    widgets.glue(f"hist_{name.lower()}_gap", h["irr"] - h["rel"])
+# the text after the tables: CDHCR separates the two groups more, and puts more relevant pairs within radius 2
+assert hist["CDHCR"]["irr"] - hist["CDHCR"]["rel"] > hist["DCMH"]["irr"] - hist["DCMH"]["rel"]
+assert hist["CDHCR"]["within2"] > hist["DCMH"]["within2"]
 
 # %% [markdown]
 # ## How $\gamma$ sets the radius (the paper's Figure 3, reduced)
 #
 # Tian et al. plot precision within Hamming radius $r$ for $\gamma\in\{2,5,10,20,30,50\}$ at 64 bits on
 # Flickr-25K. Here: the reduced toy set, 64 bits, the same short training, precision within radius $r$ per
-# query (0 when the ball is empty, METHODS decision 11), averaged over both directions, $r=0,\dots,c/2$.
-# The full-size table (the small preset on the toy split) is produced by `experiments/cauchy_sweep.py`.
+# query (0 when the ball is empty, {ref}`dec-radius`), averaged over both directions, $r=0,\dots,c/2$
+# ({numref}`fig-gamma-sweep`). The full-size table (the small preset on the toy split) is produced by
+# {repo}`experiments/cauchy_sweep.py`.
 
 # %%
 GAMMAS = (2, 5, 10, 20, 30, 50)
@@ -368,26 +409,35 @@ sweep_models, sweep = {}, {}
 
 
 def run_sweep(gammas):
-    for g in tqdm(gammas, desc="gamma sweep, 64 bits"):
+    for g in tqdm(gammas, desc="gamma sweep, 64 bits", disable=not widgets.live()):
         sweep_models[g] = fit(methods.CDHCR, 64, gamma=float(g))
         p_i2t, p_t2i = precision_by_radius(sweep_models[g])
         sweep[g] = 0.5 * (p_i2t + p_t2i)
 
 
-run_sweep(GAMMAS[:3])  # two cells of three fits each, so no single cell runs long
+run_sweep(GAMMAS[:2])  # three cells of two fits each, so no single cell runs long
 
 # %%
-run_sweep(GAMMAS[3:])
+run_sweep(GAMMAS[2:4])
+
+# %% mystnb={"figure": {"name": "fig-gamma-sweep", "caption": "CDHCR at 64 bits for six values of the Cauchy scale γ: per-query precision within Hamming radius r, averaged over both directions."}}
+run_sweep(GAMMAS[4:])
 radii = np.arange(0, 33)
-plots.precision_radius_curve({f"gamma={g}": (radii, sweep[g][:33]) for g in GAMMAS},
-                             title="CDHCR, 64 bits, reduced toy set",
+plots.precision_radius_curve({f"γ = {g}": (radii, sweep[g][:33]) for g in GAMMAS},
                              ylabel="precision within radius r (per query)")
 plt.show()
+
+# %%
 shown = (0, 2, 4, 8, 16, 32)
-print("| gamma | " + " | ".join(f"r<={r}" for r in shown) + " |")
-print("|---|" + "---|" * len(shown))
-for g in GAMMAS:
-    print(f"| {g} | " + " | ".join(f"{sweep[g][r]:.3f}" for r in shown) + " |")
+peak_r = {g: int(np.argmax(sweep[g][:33])) for g in GAMMAS}
+small_best = max(GAMMAS, key=lambda g: sweep[g][2])
+widgets.glue("best_gamma_r2", small_best)
+widgets.glue("peak_r_small", peak_r[GAMMAS[0]])
+widgets.glue("peak_r_large", peak_r[GAMMAS[-1]])
+# the text below: a small gamma is best within radius 2, and the curve of the largest gamma peaks farther out
+assert small_best in GAMMAS[:2] and peak_r[GAMMAS[-1]] > peak_r[GAMMAS[0]]
+plots.table([[g] + [sweep[g][r] for r in shown] + [peak_r[g]] for g in GAMMAS],
+            ["γ"] + [f"r ≤ {r}" for r in shown] + ["radius of the peak"], formats=[None] + [".3f"] * len(shown) + [None])
 
 # %% [markdown]
 # ## CDHCR against DCMH at 16, 32 and 64 bits
@@ -402,54 +452,69 @@ for bits in (16, 64):
     if ("CDHCR", bits) not in table:
         table[("CDHCR", bits)] = scores(fit(methods.CDHCR, bits))
     table[("DCMH", bits)] = scores(fit(methods.DCMH, bits))
-print("| method | bits | mAP I->T | mAP T->I | P@r<=2 I->T | P@r<=2 T->I |")
-print("|---|---|---|---|---|---|")
+# the method's point, checked on every run: the Cauchy loss fills the radius-2 balls with relevant items
 for bits in (16, 32, 64):
-    for name in ("DCMH", "CDHCR"):
-        s = table[(name, bits)]
-        print(f"| {name} | {bits} | {s['map_i2t']:.4f} | {s['map_t2i']:.4f} | {s['p2_i2t']:.4f} | {s['p2_t2i']:.4f} |")
-# the method's point, checked on every run: at 32 bits the Cauchy loss fills the radius-2 balls with relevant items
-assert all(table[("CDHCR", 32)][k] > table[("DCMH", 32)][k] for k in ("p2_i2t", "p2_t2i"))
-print(f"chapter time so far: {time.time() - t_chapter:.0f} s")
+    assert all(table[("CDHCR", bits)][k] > table[("DCMH", bits)][k] for k in ("p2_i2t", "p2_t2i")), bits
+for (name, bits), s in table.items():
+    for k, v in s.items():
+        widgets.glue(f"{name.lower()}{bits}_{k}", v)
+gap = {b: np.mean([table[("CDHCR", b)][k] - table[("DCMH", b)][k] for k in ("p2_i2t", "p2_t2i")]) for b in (16, 64)}
+widgets.glue("p2_gap_16", gap[16])
+widgets.glue("p2_gap_64", gap[64])
+map_lead = all(table[("CDHCR", b)][k] > table[("DCMH", b)][k] for b in (16, 32, 64) for k in ("map_i2t", "map_t2i"))
+widgets.glue("map_lead", "higher than DCMH's at every code length and in both directions" if map_lead
+             else "not higher than DCMH's everywhere")
+widgets.glue("random_precision", float(S_qd.mean()))
+for bits in (16, 64):                                   # codes within radius 2, and all codes, at c bits
+    widgets.glue(f"ball_{bits}", 1 + bits + bits * (bits - 1) // 2)
+    widgets.glue(f"space_{bits}", 2 ** bits)
+plots.table([[name, bits, *(table[(name, bits)][k] for k in ("map_i2t", "map_t2i", "p2_i2t", "p2_t2i"))]
+             for bits in (16, 32, 64) for name in ("DCMH", "CDHCR")],
+            ["method", "bits", "mAP I→T", "mAP T→I", "P@r≤2 I→T", "P@r≤2 T→I"])
 
 # %% [markdown]
-# **Reading the tables.** Relevance here is generous (two items sharing any of 16 concepts), so random
-# retrieval already has precision about 0.45; numbers near that mean little was learned. A per-query P@r≤2
-# of 0 means every radius-2 ball was empty. That is what the sigmoid produces at 32 and 64 bits: when this
-# chapter was written (seed 0, the reduced runs above) DCMH scored P@r≤2 = 0.000 in both directions at 32
-# and 64 bits, against 0.43 / 0.63 (I→T / T→I) for CDHCR at 32 bits, and 0.17 / 0.26 against 0.60 / 0.65
-# at 16 bits. The histograms (32 bits) show what happened, and it is less clean than the curves suggest:
-# DCMH's relevant and irrelevant pairs both sit around $c/2=16$, barely separated after this short run,
-# and none is within radius 2; CDHCR moved most relevant pairs to distances 3-12 and the irrelevant ones
-# out to 25, with about 3% of relevant pairs inside radius 2. So part of DCMH's zero is its weak training
-# in 8 epochs (its codes hardly separate the classes at all), not only the sigmoid's flat region; the
-# longer runs of `experiments/cauchy_sweep.py` show the same ordering (see the issue note).
+# **Reading the tables.** Relevance here is generous (two items sharing any concept), so random retrieval already
+# has precision {glue:text}`random_precision:.2f`; numbers near that mean little was learned. A per-query P@r≤2
+# of 0 means every radius-2 ball was empty. At 32 bits DCMH scored P@r≤2 = {glue:text}`dcmh32_p2_i2t:.3f` /
+# {glue:text}`dcmh32_p2_t2i:.3f` (I→T / T→I) against {glue:text}`cdhcr32_p2_i2t:.3f` /
+# {glue:text}`cdhcr32_p2_t2i:.3f` for CDHCR; CDHCR leads in both directions at every code length (the cell asserts
+# it). The histograms ({numref}`fig-cdhcr-hist`) show what happened, and it is less clean than the curves suggest:
+# DCMH's relevant and irrelevant pairs sit at mean distances {glue:text}`hist_dcmh_rel:.1f` and
+# {glue:text}`hist_dcmh_irr:.1f`, barely separated after this short run, with {glue:text}`hist_dcmh_within2:.1%`
+# of the relevant pairs within radius 2; CDHCR moved them {glue:text}`hist_cdhcr_gap:.1f` bits apart on average
+# (means {glue:text}`hist_cdhcr_rel:.1f` and {glue:text}`hist_cdhcr_irr:.1f`), with
+# {glue:text}`hist_cdhcr_within2:.1%` of the relevant pairs inside radius 2. So part of DCMH's low P@r≤2 is its weak
+# training in {glue:text}`n_epochs` epochs (its codes hardly separate the classes at all), not only the sigmoid's
+# flat region.
 #
-# * **What P@r≤2 measures depends on $c$.** A radius-2 ball holds $1+c+\binom c2$ codes: 137 of 65,536 at
-#   16 bits, 2,081 of $1.8\cdot10^{19}$ at 64 bits. At 16 bits even loosely trained codes collide, so both
-#   methods have non-empty balls; at 64 bits only a loss that explicitly pulls similar pairs into a small
-#   radius fills them. The gap in P@r≤2 therefore grows with $c$, as in the paper's argument.
-# * **$\gamma$ is the radius.** In the sweep small $\gamma$ (2, 5) gives the best precision within radius
-#   0-2, $\gamma=20$ peaks at $r\approx8$ and $\gamma=50$ at $r\ge16$: the peak of each curve moves out with
-#   $\gamma$, matching $p=\tfrac12$ at $\varphi=\gamma$. The paper's choice $\gamma=10$ is a compromise
-#   between lookup precision at small radius and ranking quality.
-# * **mAP moves less, and not only because of the likelihood.** CDHCR's mAP is higher than DCMH's in
-#   these runs too, but both are short and noisy (100 queries, 8 epochs) and the methods also differ in
-#   optimiser (RMSprop vs Adam), output (tanh vs standardised linear) and the bit-balance term; the table
-#   does not isolate the likelihood for mAP. For P@r≤2 the mechanism is the one visible in the histograms.
+# * **What P@r≤2 measures depends on $c$.** A radius-2 ball holds $1+c+\binom c2$ codes:
+#   {glue:text}`ball_16:,` of {glue:text}`space_16:,` at 16 bits, {glue:text}`ball_64:,` of
+#   {glue:text}`space_64:.1e` at 64 bits ({doc}`01_hamming_space`). At 16 bits even loosely trained
+#   codes collide, so both methods have non-empty balls; at 64 bits only a loss that explicitly pulls similar
+#   pairs into a small radius fills them. CDHCR's lead in P@r≤2 (mean over both directions) is
+#   {glue:text}`p2_gap_16:.3f` at 16 bits and {glue:text}`p2_gap_64:.3f` at 64 bits.
+# * **$\gamma$ is the radius.** In the sweep ({numref}`fig-gamma-sweep`) the best precision within radius 2 comes
+#   from $\gamma =$ {glue:text}`best_gamma_r2`, one of the two smallest values, and the curve of the largest
+#   $\gamma$ peaks at radius {glue:text}`peak_r_large` against {glue:text}`peak_r_small` for the smallest: the
+#   peak moves out with $\gamma$, matching $p=\tfrac12$ at $\varphi=\gamma$. The paper's choice $\gamma=10$ is a
+#   compromise between lookup precision at small radius and ranking quality.
+# * **mAP moves less, and not only because of the likelihood.** CDHCR's mAP is {glue:text}`map_lead` in these
+#   runs, but both are short and noisy ({glue:text}`n_query` queries, {glue:text}`n_epochs` epochs) and the methods
+#   also differ in optimiser (RMSprop vs Adam), output (tanh vs standardised linear) and the bit-balance term; the
+#   table does not isolate the likelihood for mAP. For P@r≤2 the mechanism is the one visible in the histograms.
 # * **When Cauchy does not help.** For Hamming *ranking* (mAP over the whole database) only the order of
-#   distances matters, and the sigmoid orders pairs fine; a too-small $\gamma$ even hurts ranking (it stops
+#   distances matters, and the sigmoid orders pairs fine; a too-small $\gamma$ can even hurt ranking (it stops
 #   pushing dissimilar pairs that are already beyond $\gamma$). The Cauchy loss pays off for hash-table
 #   lookup within a small radius, and more so with long codes.
 #
-# `experiments/cauchy_sweep.py` repeats both tables with the `.small()` presets on a larger toy split.
+# {repo}`experiments/cauchy_sweep.py` repeats both tables with the `.small()` presets on a larger toy split.
 
 # %% [markdown]
 # ## Explore: $\gamma$ and the code length
 #
 # Press *Run* to draw the likelihood and gradient panels for the chosen $\gamma$ and code length and to
-# train a reduced CDHCR with them (a few seconds); nothing runs when the cell executes. The static sweep
-# figure above is the rendered page's counterpart.
+# train a reduced CDHCR with them (a few seconds); nothing runs when the cell executes. The static
+# {numref}`fig-gamma-sweep` is the rendered page's counterpart.
 
 # %%
 def explore(gamma=10.0, bits=32):
@@ -464,14 +529,15 @@ def explore(gamma=10.0, bits=32):
     plt.show()
 
 
-panel = widgets.retrain_panel(explore, gamma=widgets.log_slider("gamma", 10.0, min_exp=0.0, max_exp=2.0, step=0.1),
+panel = widgets.retrain_panel(explore, static="the sweep over six values of γ above was computed the same way.",
+                              gamma=widgets.log_slider("gamma", 10.0, min_exp=0.0, max_exp=2.0, step=0.1),
                               bits=widgets.bits_dropdown(32))
 
 # %% [markdown]
 # ## Summary
 #
 # * CDHCR is DCMH with $\sigma(\tfrac c2-d)$ replaced by $\gamma/(\gamma+\varphi)$
-#   ({eq}`eq-cauchy-probability`); the cross-entropy {eq}`eq-cauchy-ce`, the gradients
+#   (eq. {eq}`eq-cauchy-probability`); the cross-entropy {eq}`eq-cauchy-ce`, the gradients
 #   {eq}`eq-grad-inner`-{eq}`eq-grad-cosine` and the B-step {eq}`eq-cdhcr-bstep` follow in a few lines.
 # * The sigmoid's pull on a similar pair at distance $d$ is about $e^{d-c/2}$: nothing moves pairs from
 #   $d=8$ to $d=2$. The Cauchy pull $1/(d+\gamma)$ keeps working, so similar pairs gather in a small ball,
@@ -483,8 +549,9 @@ panel = widgets.retrain_panel(explore, gamma=widgets.log_slider("gamma", 10.0, m
 #
 # ## Exercises
 #
-# 1. Show that for binary codes the cosine and inner-product distances of {eq}`eq-distances` coincide, and
-#    that for outputs of different lengths they do not. Which one is invariant to scaling the outputs?
+# **Exercise 1.** Show that for binary codes the cosine and inner-product distances of {eq}`eq-distances`
+# coincide, and that for outputs of different lengths they do not. Which one is invariant to scaling the
+# outputs?
 #
 # :::{dropdown} Solution
 # For $\mathbf b\in\{\pm1\}^c$, $\|\mathbf b\|=\sqrt c$, so $\frac c2(1-\mathbf b_i^\top\mathbf b_j/c)=
@@ -494,8 +561,8 @@ panel = widgets.retrain_panel(explore, gamma=widgets.log_slider("gamma", 10.0, m
 # invariant, and `cauchy.cosine_distance(3*F, G)` equals `cauchy.cosine_distance(F, G)`.
 # :::
 #
-# 2. At what distance does the Cauchy push on a dissimilar pair equal the pull on a similar pair at the same
-#    distance? What does that say about pairs with both kinds of neighbours nearby?
+# **Exercise 2.** At what distance does the Cauchy push on a dissimilar pair equal the pull on a similar pair at
+# the same distance? What does that say about pairs with both kinds of neighbours nearby?
 #
 # :::{dropdown} Solution
 # Pull $1/(d+\gamma)$, push $\gamma/(d(d+\gamma))$: equal when $d=\gamma$. Closer than $\gamma$ the push
@@ -503,7 +570,8 @@ panel = widgets.retrain_panel(explore, gamma=widgets.log_slider("gamma", 10.0, m
 # the two balance, roughly at distance $\gamma$ from the dissimilar ones: $\gamma$ is the radius.
 # :::
 #
-# 3. Repeat the $\gamma$ sweep at 16 bits. Why does $\gamma=50$ behave almost like $\gamma=\infty$ there?
+# **Exercise 3.** Repeat the $\gamma$ sweep at 16 bits. Why does $\gamma=50$ behave almost like $\gamma=\infty$
+# there?
 #
 # :::{dropdown} Solution
 # At 16 bits $\varphi\le16\ll\gamma=50$, so $\sigma_C(\varphi)\approx1-\varphi/\gamma$ is nearly linear: the
@@ -513,8 +581,8 @@ panel = widgets.retrain_panel(explore, gamma=widgets.log_slider("gamma", 10.0, m
 # Run `fit(methods.CDHCR, 16, gamma=50.0)` and compare its P@r≤2 with $\gamma=2$.
 # :::
 #
-# 4. Turn on DCH's class-balance weights (`dch_weights=True`). On the toy data about 45% of pairs are
-#    similar; predict whether the weights change much, then measure.
+# **Exercise 4.** Turn on DCH's class-balance weights (`dch_weights=True`). On the toy data about 45% of pairs
+# are similar; predict whether the weights change much, then measure.
 #
 # :::{dropdown} Solution
 # $w=1/p$ for similar and $1/(1-p)$ for dissimilar pairs, with $p\approx0.45$: $2.2$ and $1.8$, almost a

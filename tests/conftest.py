@@ -48,3 +48,11 @@ def shared_file():
         return root / name
 
     return get
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("hashnotes book pages")
+    group.addoption("--book-html", default=None,
+                    help="built book to check in headless Chromium (default: _build/html when it exists)")
+    group.addoption("--screenshots", default=None,
+                    help="folder for one full-page PNG per checked page (default: _build/screenshots)")

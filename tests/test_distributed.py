@@ -81,3 +81,19 @@ def _small_batch_worker(rank, world, store, out):
         dist.destroy_process_group()
     with open(f"{out}-{rank}.txt", "w") as f:
         f.write(msg)
+
+
+def test_torchrun_two_processes_through_the_command_line(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+           "-m", "hashnotes", "train", "dcmh", "--toy-n", "300", "--bits", "8", "--epochs", "1", "--device", "cpu",
+           "--threads", "1", "--json", "--save-dir", str(tmp_path)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    assert len(rows) == 1, r.stdout  # only rank 0 reports
+    assert rows[0]["world_size"] == 2 and 0.0 <= rows[0]["map_i2t"] <= 1.0
+    assert [p.name for p in tmp_path.iterdir()] == ["dcmh-8.pt"]

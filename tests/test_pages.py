@@ -1,0 +1,174 @@
+"""The built book as a reader sees it: every page opened in headless Chromium (tests/pagecheck.py).
+
+``python3 make.py test`` builds the HTML first and runs this file with ``--book-html``; each page must show
+no MathJax error, no display equation wider than the text column, no raw markdown table, no image that fails
+to load, no console error, no reference to a file outside the book (and the other checks of
+``pagecheck.PAGE_CHECKS``). A full-page screenshot of each page is saved as a test artefact.
+
+The planted-defect tests take one real built page, plant one defect of each kind in a scratch copy of the site,
+and require the same checker to report it, so a check that cannot fail is itself a failure. Without Chromium
+(not installable here) everything skips with the reason.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+import pagecheck
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE_PAGE = "book/01_hamming_space.html"   # a chapter with math, figures, a table and a widget panel
+
+
+def _site_path(config) -> Path:
+    opt = config.getoption("--book-html")
+    return Path(opt) if opt else ROOT / "_build" / "html"
+
+
+def pytest_generate_tests(metafunc):
+    if "page" in metafunc.fixturenames:
+        site = _site_path(metafunc.config)
+        pages = pagecheck.book_pages(site) if (site / "book").is_dir() else []
+        params = pages or [pytest.param(None, marks=pytest.mark.skip(
+            reason=f"no built book in {site} (python3 make.py test builds it before running this file)"))]
+        metafunc.parametrize("page", params)
+
+
+@pytest.fixture(scope="session")
+def site(request) -> Path:
+    path = _site_path(request.config)
+    if not (path / "book").is_dir():
+        if request.config.getoption("--book-html"):
+            pytest.fail(f"--book-html {path}: no built book there")
+        pytest.skip(f"no built book in {path} (python3 make.py test builds it before running this file)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser():
+    reason = os.environ.get("HASHNOTES_NO_CHROMIUM") or pagecheck.chromium_missing()
+    if reason:
+        pytest.skip(f"headless Chromium is not available: {reason}")
+    with pagecheck.Browser() as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
+def served(site):
+    with pagecheck.serve(site) as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def screenshots(request) -> Path:
+    opt = request.config.getoption("--screenshots")
+    return Path(opt) if opt else ROOT / "_build" / "screenshots"
+
+
+def test_every_chapter_has_a_page(site):
+    sources = sorted((ROOT / "book").glob("[0-9][0-9]_*.py")) + sorted((ROOT / "book").glob("A[0-9]_*.*"))
+    missing = [p.name for p in sources if not (site / "book" / (p.stem + ".html")).exists()]
+    assert not missing, f"no built page for {missing}"
+    assert (site / "book" / "references.html").exists() and (site / "book" / "00_preface.html").exists()
+
+
+def test_page(page, site, browser, served, screenshots):
+    shot = screenshots / (Path(page).stem + ".png")
+    report = browser.check(served + page, page, pagecheck.is_notebook_page(page), shot,
+                           pagecheck.site_files(site), served)
+    assert shot.exists() and shot.stat().st_size > 10_000, "no screenshot written"
+    assert not report.problems, report.summary()
+
+
+# ----------------------------------------------------------------------------- planted defects
+def _after_title(html: str, snippet: str) -> str:
+    """``snippet`` right after the page's title inside the article (the text column)."""
+    i = html.index("</h1>", html.index('<article class="bd-article"')) + len("</h1>")
+    return html[:i] + snippet + html[i:]
+
+
+def _one_widget_view(html: str) -> str:
+    m = re.search(r'<script type="application/vnd.jupyter.widget-view\+json">.*?</script>', html, re.S)
+    assert m, "the base page has no widget"
+    return m.group(0)
+
+
+def _first_output_image(html: str) -> str:
+    m = re.search(r'<img[^>]+src="(\.\./_images/[^"]+)"', html)
+    assert m, "the base page has no output image"
+    return m.group(1)
+
+
+OUTPUT = '<div class="cell_output docutils container"><div class="output stream highlight-myst-ansi notranslate">' \
+         '<div class="highlight"><pre><span></span>{}</pre></div></div></div>'
+
+DEFECTS = {
+    # name: (plant(html) -> html, the problem kind the checker must report)
+    "math-input-error": (lambda h: _after_title(h, '<p>the projection <span class="math notranslate nohighlight">'
+                                               '\\(\\mathbf W^\top(\\mathbf x - \bar{\\mathbf x})\\)</span> with a TAB'
+                                               ' and a BACKSPACE where \\top and \\bar were meant</p>'),
+                         "mathjax-error"),
+    "raw-tex": (lambda h: _after_title(h, "<p>MathJax never saw this: \\(d_H = \\tfrac12(c - q^\\top r)\\)</p>"),
+                "raw-tex"),
+    "wide-equation": (lambda h: _after_title(h, '<div class="math notranslate nohighlight">\\[' + " + ".join(
+        f"\\frac{{x_{{{i}}}}}{{y_{{{i}}}}}" for i in range(40)) + '\\]</div>'), "wide-equation"),
+    "raw-markdown-table": (lambda h: _after_title(h, OUTPUT.format("| method | mAP |\n|---|---|\n| DCMH | 0.7 |")),
+                           "raw-markdown-table"),
+    "broken-image": (lambda h: _after_title(h, '<p><img alt="a plot" src="../_images/no-such-figure.png"></p>'),
+                     "broken-image"),
+    "console-error": (lambda h: _after_title(h, "<script>window.notDefinedAnywhere();</script>"), "console-error"),
+    "outside-reference-text": (lambda h: _after_title(h, "<p>As METHODS §1.3 and decision 11 say.</p>"),
+                               "outside-reference"),
+    "outside-reference-path": (lambda h: _after_title(h, OUTPUT.format("real data in /work/shared/data")),
+                               "outside-reference"),
+    "outside-reference-link": (lambda h: _after_title(h, '<p>see <a href="../../shared/notes.md">the notes</a></p>'),
+                               "outside-reference"),
+    "bare-repository-path": (lambda h: _after_title(h, "<p>The sweep is experiments/cauchy_sweep.py.</p>"),
+                             "outside-reference"),
+    "double-parentheses": (lambda h: _after_title(h, '<p>from (<a href="#equation-eq-sign">(1.1)</a>)</p>'),
+                           "double-parentheses"),
+    "progress-bar": (lambda h: _after_title(h, OUTPUT.format("timing scans: 100%|██████████| 3/3 [00:02&lt;00:00,"
+                                                              " 1.4it/s]")), "progress-bar"),
+    "stderr-output": (lambda h: _after_title(h, '<div class="output stderr"><pre>UserWarning: x</pre></div>'),
+                      "stderr-output"),
+    "duplicate-widget": (lambda h: h.replace(_one_widget_view(h), _one_widget_view(h) * 2, 1), "duplicate-widget"),
+    "widget-without-note": (lambda h: re.sub(r'class="hn-live-note"', 'class="something-else"', h),
+                            "widget-without-note"),
+    "unlinked-chapter": (lambda h: _after_title(h, "<p>as chapter 3 shows</p>"), "unlinked-chapter"),
+    "uncaptioned-figure": (lambda h: _after_title(h, '<div class="cell_output docutils container">'
+                                                     f'<img alt="x" src="{_first_output_image(h)}"></div>'),
+                           "uncaptioned-figure"),
+    "no-colab-button": (lambda h: re.sub(r'https://colab\.research\.google\.com/github/', 'https://example.org/', h),
+                        "no-colab-button"),
+}
+
+
+@pytest.fixture(scope="session")
+def scratch_site(site, tmp_path_factory):
+    """A scratch copy of the built site (the real one is never changed)."""
+    dst = tmp_path_factory.mktemp("planted") / "html"
+    shutil.copytree(site, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def served_scratch(scratch_site):
+    with pagecheck.serve(scratch_site) as base:
+        yield base
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_checker_reports_a_planted_defect(defect, scratch_site, browser, served_scratch):
+    plant, kind = DEFECTS[defect]
+    base = (scratch_site / BASE_PAGE).read_text(encoding="utf-8")
+    planted = plant(base)
+    assert planted != base, f"planting {defect} changed nothing"
+    name = f"book/planted-{defect}.html"
+    (scratch_site / name).write_text(planted, encoding="utf-8")
+    report = browser.check(served_scratch + name, name, True, None, pagecheck.site_files(scratch_site),
+                           served_scratch)
+    assert kind in report.kinds(), f"the checker missed a planted {defect}:\n{report.summary()}"
