@@ -88,7 +88,13 @@ def test_torchrun_two_processes_through_the_command_line(tmp_path):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+    import socket
+
+    with socket.socket() as sock:  # a free port on the loopback interface for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(port),
            "-m", "hashnotes", "train", "dcmh", "--toy-n", "300", "--bits", "8", "--epochs", "1", "--device", "cpu",
            "--threads", "1", "--json", "--save-dir", str(tmp_path)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
