@@ -320,9 +320,11 @@ def _config_value(section: str, key: str) -> str:
 def package_version() -> str:
     import re
 
-    m = re.search(r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.M)
+    # the one version number: hashnotes/__init__.py (pyproject.toml reads it as a dynamic attribute)
+    m = re.search(r'^__version__\s*=\s*"([^"]+)"', (ROOT / "hashnotes" / "__init__.py").read_text(encoding="utf-8"),
+                  re.M)
     if m is None:
-        raise SystemExit("[make] pyproject.toml: no version")
+        raise SystemExit("[make] hashnotes/__init__.py: no __version__")
     return m.group(1)
 
 
