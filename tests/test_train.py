@@ -447,3 +447,37 @@ def test_a_model_fitted_on_raw_captions_encodes_new_strings_and_keeps_its_vector
         ds.train, progress=False)
     with pytest.raises(ValueError, match="raw strings"):
         plain.encode_text(new)
+
+
+def test_loader_workers_prefetch_on_disk_images_without_changing_the_fit(tmp_path):
+    import h5py
+
+    from hashnotes import data
+
+    toy = data.toy(n=200, image_size=16, seed=6)
+    with h5py.File(tmp_path / "img.h5", "w") as f:
+        f["images"] = np.asarray(toy.train.images)
+    with h5py.File(tmp_path / "img.h5", "r") as f:
+        disk = PairSet(images=f["images"], texts=toy.train.texts, labels=toy.train.labels, ids=toy.train.ids)
+        codes = []
+        for workers in (0, 2):
+            m = methods.DCMH.small(bits=8, epochs=2, batch_size=16, small_width=4, eval_every=0, loader_workers=workers)
+            m.fit(disk, device="cpu", progress=False)
+            codes.append(m.encode_image(toy.query.images))
+    np.testing.assert_array_equal(codes[0], codes[1])
+
+
+def test_amp_runs_the_networks_in_bfloat16_and_the_losses_in_float32():
+    train = _pairs(n=24, seed=12)
+    dtypes = []
+
+    class Watch(Recorder):
+        def batch_loss(self, modality, idx, out, state):
+            dtypes.append(out.dtype)
+            return super().batch_loss(modality, idx, out, state)
+
+    m = Watch(bits=4, epochs=1, batch_size=8, eval_every=0, amp=True).fit(train, device="cpu", progress=False)
+    assert dtypes and set(dtypes) == {torch.float32}
+    assert m.state.F.dtype == torch.float32 and torch.isfinite(m.state.F).all()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert m.modules["text"](torch.as_tensor(train.texts)).dtype == torch.bfloat16  # autocast applies

@@ -170,7 +170,7 @@ class AlternatingHashing(HashingMethod):
             G = torch.randn(n, c, generator=gen).to(self.device)
         labels = torch.as_tensor(np.asarray(train.labels), dtype=torch.float32, device=self.device)
         self.state = TrainState(F, G, torch.zeros_like(F), labels, cfg, gen, self.device, self.spec)
-        self._feeder = Feeder(train, self.device)
+        self._feeder = Feeder(train, self.device, workers=cfg.loader_workers)
         m = int(cfg.objective_items)
         if 0 < m < n:  # a fixed sample of its own generator: the batch draws are untouched
             rows = np.sort(np.random.default_rng([int(cfg.seed), 11]).choice(n, m, replace=False))
@@ -219,9 +219,14 @@ class AlternatingHashing(HashingMethod):
         sums: dict[str, float] = {}
         iters = 0
         dist = self.dist
-        for idx in fresh_batches(state.n, self.config.batch_size, state.generator, self.device):
-            mine = dist.shard(idx)  # the whole batch in a single process
-            out = self.output_activation(net(self._feeder.get(modality, mine)))
+        amp = bool(self.config.amp)
+        # the same draws on every rank; each forwards its shard (the whole batch in a single process)
+        full = list(fresh_batches(state.n, self.config.batch_size, state.generator, self.device))
+        shards = [dist.shard(idx) for idx in full]
+        for idx, (mine, x) in zip(full, self._feeder.batches(modality, shards)):
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=amp):
+                z = net(x)
+            out = self.output_activation(z.float() if amp else z)
             if dist.active:  # every rank writes every shard's outputs: identical buffers on all ranks
                 sizes = [len(part) for part in torch.tensor_split(idx, dist.world_size)]
                 buf[idx] = distributed.all_gather_rows(out.detach().to(buf.dtype), sizes)

@@ -46,12 +46,29 @@ def query_order(n: int, generator: torch.Generator) -> torch.Tensor:
     return torch.randperm(n, generator=generator)
 
 
+class _Rows(torch.utils.data.Dataset):
+    """A dataset whose items are whole batches: ``rows[idx_array]`` (for DataLoader workers)."""
+
+    def __init__(self, arr):
+        self.arr = arr
+
+    def __len__(self):
+        return len(self.arr)
+
+    def __getitem__(self, idx):
+        from ..data.base import take_rows
+
+        return torch.from_numpy(np.ascontiguousarray(take_rows(self.arr, np.asarray(idx))))
+
+
 class Feeder:
     """Training inputs by batch index: in-memory arrays go to the device once; on-disk arrays (h5py,
-    lazy image files) are read batch by batch in sorted index order and put back in batch order."""
+    lazy image files) are read batch by batch in sorted index order and put back in batch order, by
+    ``workers`` DataLoader processes ahead of the training step when ``workers > 0`` (:meth:`batches`)."""
 
-    def __init__(self, pairs, device: torch.device, max_device_bytes: float = 2e9):
+    def __init__(self, pairs, device: torch.device, max_device_bytes: float = 2e9, workers: int = 0):
         self.device = device
+        self.workers = int(workers)
         self.data = {}
         for modality, arr in (("image", pairs.images), ("text", pairs.texts)):
             if isinstance(arr, np.ndarray) and (device.type == "cpu" or arr.nbytes <= max_device_bytes):
@@ -67,3 +84,16 @@ class Feeder:
         from ..data.base import take_rows
 
         return torch.from_numpy(np.ascontiguousarray(take_rows(arr, idx.cpu().numpy()))).to(self.device)
+
+    def batches(self, modality: str, batches: list[torch.Tensor]):
+        """``(idx, inputs)`` for each index batch, in order; on-disk inputs are prefetched by the workers."""
+        arr = self.data[modality]
+        if isinstance(arr, torch.Tensor) or self.workers == 0:
+            for idx in batches:
+                yield idx, self.get(modality, idx)
+            return
+        loader = torch.utils.data.DataLoader(_Rows(arr), batch_size=None, sampler=[b.cpu().numpy() for b in batches],
+                                             num_workers=self.workers, pin_memory=self.device.type == "cuda",
+                                             prefetch_factor=2, persistent_workers=False)
+        for idx, x in zip(batches, loader):
+            yield idx, x.to(self.device, non_blocking=True)

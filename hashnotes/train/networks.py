@@ -44,6 +44,12 @@ class DeepConfig(TrainConfig):
             weight_decay: the optimiser's L2 weight decay.
         lr_schedule: ``"logspace"`` (log-linear from lr to ``lr * lr_end_ratio`` over the epochs, DCMH-MATLAB's
             ``logspace``), ``"step"`` (times ``lr_decay`` every ``lr_step`` epochs) or ``"constant"``.
+    Speed (results do not depend on them beyond rounding):
+        amp: run the networks' training forward passes under bfloat16 autocast; their outputs are cast back
+            to float32 before any loss term, so the likelihoods and regularisers are computed in float32.
+            Worth it on GPUs with bf16 matrix units; on a CPU it is usually slower.
+        loader_workers: DataLoader worker processes that read and decode batches of on-disk images (image
+            files, HDF5) ahead of the training step, with pinned memory on CUDA (0: read in the training loop).
     """
 
     image_net: str = "cnnf"
@@ -65,6 +71,8 @@ class DeepConfig(TrainConfig):
     lr_end_ratio: float = 1.0
     lr_step: int = 15
     lr_decay: float = 0.5
+    amp: bool = False
+    loader_workers: int = 0
 
     def __post_init__(self):
         super().__post_init__()
@@ -82,7 +90,8 @@ class DeepConfig(TrainConfig):
             object.__setattr__(self, name, tuple(check_int(h, name) for h in hidden))
         if self.text_init_std is not None:
             check_number(self.text_init_std, "text_init_std", strict=True)
-        for name in ("center_text", "output_norm"):
+        check_int(self.loader_workers, "loader_workers", minimum=0)
+        for name in ("center_text", "output_norm", "amp"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         check_number(self.dropout, "dropout", maximum=1.0)
