@@ -58,8 +58,9 @@ import torch.nn.functional as nnf
 from tqdm.auto import tqdm
 
 from hashnotes import data, methods, metrics, plots, similarity, widgets
-from hashnotes.losses.triplet import (TDHTripletTerms, TripletLikelihoodLoss, TripletMiner, triplet_deltas,
-                                      triplet_gradients, valid_triplet_mask)
+from hashnotes.losses.triplet import TDHTripletTerms, TripletLikelihoodLoss, TripletMiner
+from hashnotes.losses.triplet import gradients as triplet_gradients
+from hashnotes.losses.triplet import triplet_deltas, valid_triplet_mask
 from hashnotes.methods.tdh import GraphBStep, b_objective, b_system_matrix, exact_b_bruteforce
 
 rng = np.random.default_rng(0)
