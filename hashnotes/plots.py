@@ -21,6 +21,8 @@ __all__ = [
     "hamming_histogram",
     "sweep_curve",
     "heatmap",
+    "table",
+    "Table",
 ]
 
 
@@ -430,6 +432,93 @@ def heatmap(matrix, row_labels: Sequence[str] | None = None, col_labels: Sequenc
     if title:
         ax.set_title(title)
     return ax
+
+
+def _format_cell(value, fmt) -> str:
+    if callable(fmt):
+        return str(fmt(value))
+    if fmt is not None:
+        return format(value, fmt)
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        return "nan" if np.isnan(value) else f"{float(value):.4f}"
+    return str(value)
+
+
+class Table:
+    """A results table: an HTML ``<table>`` in notebooks and the built book, aligned text elsewhere.
+
+    Build it with :func:`table`. ``rows`` keeps the raw values (for asserts), ``cells`` the formatted strings.
+    """
+
+    def __init__(self, rows, columns, formats=None, caption: str | None = None):
+        self.columns = [str(c) for c in columns]
+        if not self.columns:
+            raise ValueError("columns: give at least one column name")
+        self.rows = [list(r) for r in rows]
+        for i, r in enumerate(self.rows):
+            if len(r) != len(self.columns):
+                raise ValueError(f"rows[{i}]: {len(r)} values for {len(self.columns)} columns")
+        if formats is None:
+            formats = [None] * len(self.columns)
+        elif isinstance(formats, Mapping):
+            unknown = sorted(set(formats) - set(self.columns))
+            if unknown:
+                raise ValueError(f"formats: {unknown} are not columns {self.columns}")
+            formats = [formats.get(c) for c in self.columns]
+        elif len(formats) != len(self.columns):
+            raise ValueError(f"formats: {len(formats)} formats for {len(self.columns)} columns")
+        self.formats = list(formats)
+        self.caption = caption
+        self.cells = [[_format_cell(v, f) for v, f in zip(r, self.formats)] for r in self.rows]
+
+    def _numeric(self, j: int) -> bool:
+        return all(isinstance(r[j], (int, float, np.integer, np.floating)) and not isinstance(r[j], bool)
+                   for r in self.rows) and bool(self.rows)
+
+    def __repr__(self) -> str:
+        widths = [max([len(c)] + [len(r[j]) for r in self.cells]) for j, c in enumerate(self.columns)]
+        just = [(str.rjust if self._numeric(j) else str.ljust) for j in range(len(self.columns))]
+        lines = [self.caption] if self.caption else []
+        lines.append("  ".join(f(c, w) for f, c, w in zip(just, self.columns, widths)))
+        lines += ["  ".join(f(v, w) for f, v, w in zip(just, r, widths)) for r in self.cells]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        align = ["right" if self._numeric(j) else "left" for j in range(len(self.columns))]
+        head = "".join(f'<th style="text-align:{a}">{escape(c)}</th>' for c, a in zip(self.columns, align))
+        body = "".join("<tr>" + "".join(f'<td style="text-align:{a}">{escape(v)}</td>' for v, a in zip(r, align))
+                       + "</tr>" for r in self.cells)
+        cap = f"<caption>{escape(self.caption)}</caption>" if self.caption else ""
+        return (f'<table class="table hn-table">{cap}<thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table>")
+
+
+def table(rows, columns, formats=None, caption: str | None = None) -> Table:
+    """A results table for a notebook cell (the cell's last expression displays it).
+
+    Parameters
+    ----------
+    rows : sequence of sequences
+        One sequence of values per row.
+    columns : sequence of str
+        Column headers.
+    formats : sequence or dict, optional
+        Per column, a format spec (``".3f"``), a callable, or None for the default
+        (ints with thousands separators, floats with 4 decimals, anything else ``str``).
+    caption : str, optional
+
+    Returns
+    -------
+    Table
+        Rendered as an HTML table in Jupyter and the book (never as raw markdown text).
+    """
+    return Table(rows, columns, formats, caption)
 
 
 # ---------------------------------------------------------------------------------------------
