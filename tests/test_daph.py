@@ -228,3 +228,35 @@ def test_registered_for_the_command_line():
     row = json.loads(r.stdout.strip().splitlines()[-1])
     assert row["method"] == "daph" and row["bits"] == 8 and 0.0 <= row["map_i2t"] <= 1.0
     assert row["epochs"] == DAPH.small_settings["proxy_epochs"] + 1  # --epochs sets stage 2's
+
+
+def test_trains_on_a_dcmh_format_dataset_with_lazily_read_pixels(tmp_path):
+    """The real-data layout: MATLAB v7.3 (HDF5) IAll read batch by batch in both stages and in encoding."""
+    import h5py
+    import scipy.io
+
+    rng = np.random.default_rng(0)
+    n = 60
+    img = rng.integers(0, 256, size=(n, 3, 20, 20), dtype=np.uint8)
+    txt = (rng.random((n, 9)) < 0.3).astype(np.uint8)
+    lab = (rng.random((n, 4)) < 0.4).astype(np.uint8)
+    lab[np.arange(n), rng.integers(4, size=n)] = 1
+    path = tmp_path / "nus-wide-tc21-iall.mat"
+    with h5py.File(path, "w", userblock_size=512) as f:  # MATLAB -v7.3: HDF5, arrays stored transposed
+        f.create_dataset("IAll", data=np.ascontiguousarray(img.transpose(2, 3, 1, 0).T)).attrs["MATLAB_class"] = \
+            np.bytes_("uint8")
+    with open(path, "r+b") as fh:
+        fh.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, HDF5 schema 1.00 .")
+    scipy.io.savemat(tmp_path / "nus-wide-tc21-yall.mat", {"YAll": txt})
+    scipy.io.savemat(tmp_path / "nus-wide-tc21-lall.mat", {"LAll": lab})
+    ds = data.nuswide(tmp_path, n_query=10, n_train=30, n_val=8, seed=1)
+    assert not isinstance(ds.train.images, np.ndarray)  # read on demand
+    m = DAPH.small(bits=8, **TINY).fit(ds, device="cpu", progress=False)
+    assert m.dataset["name"] == "nuswide" and m.artifacts["image_proxies"].shape == (30, 8)
+    eager = DAPH.small(bits=8, **TINY).fit(
+        PairSet(images=np.asarray(ds.train.images[np.arange(30)]), texts=ds.train.texts, labels=ds.train.labels,
+                ids=ds.train.ids), val=PairSet(images=np.asarray(ds.val.images[np.arange(8)]), texts=ds.val.texts,
+                                               labels=ds.val.labels, ids=ds.val.ids), device="cpu", progress=False)
+    assert torch.equal(m.artifacts["image_proxies"], eager.artifacts["image_proxies"])  # same numbers either way
+    r = m.evaluate(ds)
+    assert 0.0 <= r["map_i2t"] <= 1.0 and r["split"]["preset"] == "nuswide"
