@@ -82,36 +82,45 @@ class DAPHConfig(DeepConfig):
     ``L1 + alpha L2 + beta Lqtf`` of the class proxies, which then never see the data; stage 2 ``L_class``).
     """
 
+    # stage 2: schedule
     epochs: int = 220
     batch_size: int = 128
+    # stage 2: networks (IMHN has an AlexNet trunk, as LIPG in stage 1)
     image_net: str = "alexnet"
     image_size: int | None = 224
     text_hidden: tuple = (4096,)
     text_init_std: float | None = 0.3
     dropout: float = 0.2
+    # stage 2: optimiser
     optimizer: str = "sgd"
     lr_image: float = 5e-3
     lr_text: float = 5e-3
     weight_decay: float = 1e-5
     lr_schedule: str = "constant"
+    # the softmax ratios of both stages, and stage 2's terms
     gamma: float = 20.0
     sigma: float = 0.2
     eta: float = 1.0
     positives: str = "identical"
+    # stage 1: schedule and optimiser
     proxy_epochs: int = 80
     proxy_batch_size: int = 90
     proxy_lr: float = 2e-4
     class_lr: float = 1e-3
+    # stage 1: loss
     alpha: float = 0.2
     beta: float = 0.2
+    faithful_to_code: bool = False
+    # stage 1: LIPG and LTPG
     proxy_width: int = 512
     proxy_text_dropout: float = 0.5
     label_dropout: float = 0.1
+    image_dropout: float = 0.5
+    # stage 1: CDPG
     class_hidden: int = 4096
     class_dropout: float = 0.2
     class_init_std: float = 0.2
-    image_dropout: float = 0.5
-    faithful_to_code: bool = False
+    # the ablation
     proxies: str = "data_aware"
 
     def __post_init__(self):
