@@ -164,8 +164,7 @@ print(f"eq. (eq-daph-ratio-grad): from scratch == autograd == package (max |diff
 #   $\mathbf c_j$, one per class.
 #
 # The labels enter LIPG and LTPG as *inputs*: the proxy of an item depends on its content and on its label
-# set, so two items with the same labels but different pictures get different, nearby proxies. Four terms,
-# all sums over the batch $\Omega$.
+# set, where a class-only proxy depends on the label set alone. Four terms, all sums over the batch $\Omega$.
 #
 # **Class proxies apart**, $\mathcal L_1$. With $\delta_{jj'}$ the identity,
 #
@@ -298,8 +297,8 @@ assert proxy.qtf(scaled_binary).item() < 1e-24 and abs(proxy.qtf(random_unit).it
 #
 # Stage 2 trains an image network (IMHN) and a text network (TMHN), both ending in a tanh, against the *signed*
 # stage-1 outputs of the whole training set: the image-aware proxies $\mathbf A^v = \operatorname{sgn}(\mathbf V)$,
-# the text-aware proxies $\mathbf A^t = \operatorname{sgn}(\mathbf T)$ (one row per training item) and the class
-# proxies $\mathbf C = \operatorname{sgn}(\mathbf C)$. Which anchors an item should approach depends on *how many*
+# the text-aware proxies $\mathbf A^t = \operatorname{sgn}(\mathbf T)$ (one row per training item) and the signed
+# class proxies $\mathbf C$, whose row $\mathbf C_c = \operatorname{sgn}(\mathbf c_c)$. Which anchors an item should approach depends on *how many*
 # labels it shares with them, $s_{ij} = \mathbf y_i^\top \mathbf y_j$ (an integer, not the 0/1 similarity of
 # earlier chapters):
 #
@@ -428,8 +427,9 @@ assert abs(scratch - terms["total"].item()) < 1e-10 and torch.allclose(closed, H
 # The proxies are part of the saved model (`model.artifacts`), so a reader can look at them, and `save`/`load`
 # keeps them. The paper's image networks are ImageNet-pretrained AlexNets (`nets.AlexNetTrunk` loads a
 # torchvision state dict); `DAPH.small()` uses a small CNN for the toy's 32-pixel images, 512-unit text MLPs, no
-# dropout, Adam at $10^{-3}$ and 8 + 8 epochs (its docstring says why); the losses and their weights are the
-# paper's. On the toy data of this chapter:
+# dropout, Adam at $10^{-3}$ and 8 + 8 epochs: from a random initialisation, plain SGD at the published rates
+# barely moves in so few epochs, while the published runs start from ImageNet-trained AlexNets. The losses, their
+# weights and the schedule are the paper's. On the toy data of this chapter:
 
 # %%
 print(f"toy: train {len(ds.train)}, val {len(ds.val)}, query {len(ds.query)}, database {len(ds.database)}")
@@ -458,7 +458,7 @@ plots.training_curves([h for h in daph.history if h["phase"] == "proxy"],
                       keys=["loss/L1", "loss/L2", "loss/L3", "loss/Lqtf"], ncols=4)
 plt.show()
 
-# %% mystnb={"figure": {"name": "fig-daph-stage2", "caption": "Stage 2 of DAPH.small: the image network's terms per epoch and the validation mAP."}}
+# %% mystnb={"figure": {"name": "fig-daph-stage2", "caption": "Stage 2 of DAPH.small: the image network's terms, the text network's total loss and the validation mAP, per epoch."}}
 plots.training_curves([h for h in daph.history if h["phase"] == "hash"],
                       keys=["loss/image/same_image", "loss/image/same_text", "loss/image/class",
                             "loss/image/similar_image", "loss/text/total"], ncols=3)
@@ -601,7 +601,8 @@ plots.table([[name, r["map_i2t"], r["map_t2i"], r["p_at_r2_i2t"], r["p_at_r2_t2i
 # %% [markdown]
 # DAPH ranks better than CCA in both directions (I→T {glue:text}`cmp_daph_map_i2t:.3f` against
 # {glue:text}`cmp_cca_map_i2t:.3f`, T→I {glue:text}`cmp_daph_map_t2i:.3f` against {glue:text}`cmp_cca_map_t2i:.3f`).
-# The paper reports that DAPH beats both pairwise and proxy baselines; in this run it is
+# {cite:t}`tu2023daph` report that DAPH outperforms both the hash-code-based and the data-similarity-based
+# methods they compare with; in this run it is
 # {glue:text}`daph_vs_dcmh_i2t` DCMH for I→T and {glue:text}`daph_vs_dcmh_t2i` for T→I, and
 # {glue:text}`daph_vs_tdh_i2t` TDH for I→T and {glue:text}`daph_vs_tdh_t2i` for T→I. The presets are small and
 # differ in more than the loss (networks, epochs, optimiser settings), so the table compares the reduced
@@ -696,16 +697,16 @@ panel = widgets.retrain_panel(run_daph, static="the γ × σ sweep of the text n
 #   ($\mathcal L_{similar}$) and the item's class proxies ($\mathcal L_{class}$), each against the anchors that
 #   share no label. The masks come from shared-label *counts*.
 # - The proxies are generated in evaluation mode and kept in the model; on the toy data the learned class
-#   proxies are spread wider than random codes, and each training item's code sits nearer its own classes'
-#   proxies than the others'.
+#   proxies are spread wider than random codes, and the training items' codes sit nearer their own classes'
+#   proxies than the others', on average.
 # - Data-aware proxies against class-only proxies, and DAPH against DCMH and TDH, are measured above on one
 #   split at the small presets.
 #
 # ## Exercises
 #
-# **Exercise 1.** For binary outputs, show that the stage-2 ratio is below $\tfrac12$ exactly when some negative
-# is within $\sigma k/2$ Hamming bits of the positive's distance. What margin in bits does $\sigma = 0.2$ give at
-# 64 bits?
+# **Exercise 1.** For a binary output and a single negative, show that the positive's share of the softmax
+# exceeds $\tfrac12$ exactly when the negative is more than $\sigma k/2$ bits further away than the positive. What
+# margin in bits does $\sigma = 0.2$ give at 64 bits?
 #
 # :::{dropdown} Solution
 # With $u = 1 - 2d_H/k$ the positive beats a single negative, $a > b$, when $u_{pos} - \sigma > u_{neg}$, that is
