@@ -1,11 +1,12 @@
-"""Networks: CNN-F (VGG-F), a reduced CNN for small images, a ResNet-34 trunk, text and feature MLPs.
+"""Networks: CNN-F (VGG-F), a reduced CNN for small images, ResNet-34 and AlexNet trunks, text and feature MLPs.
 
 Every network returns *linear* outputs (no tanh); a method applies its own output activation.
 Every network starts with a :class:`Preprocess` module, so raw inputs (uint8 pixels, bag-of-words
 counts) are converted the same way for every method and stored with the weights.
 
 CNN-F follows Chatfield et al., "Return of the devil in the details", BMVC 2014, as used by DCMH
-(Jiang & Li, CVPR 2017, Table 1).
+(Jiang & Li, CVPR 2017, Table 1). The AlexNet trunk is torchvision's ``alexnet`` layout (Krizhevsky et al.,
+NIPS 2012, one-tower version), as used by DAPH (Tu et al., SIGIR 2023).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ __all__ = [
     "CNNF",
     "SmallCNN",
     "ResNet34Trunk",
+    "AlexNetTrunk",
     "TextMLP",
     "FeatureMLP",
     "load_vggf_matconvnet",
@@ -279,6 +281,29 @@ class SmallCNN(nn.Module):
         return self.head(self.body(self.preprocess(x)))
 
 
+def _load_torchvision_state(net: nn.Module, path, arch: str, tv_name: str, skip: tuple = ()) -> nn.Module:
+    """Load a torchvision state dict saved at ``path`` into ``net`` (same parameter names), leaving out the
+    keys that start with a prefix in ``skip`` (the ImageNet classifier); every other key must match."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"{arch} weights not found at {str(p)!r}; save torchvision's {tv_name} ImageNet state dict "
+            "(torch.save(model.state_dict(), path)) on a machine that has torchvision and pass that path")
+    state = torch.load(str(p), map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{str(p)!r} does not hold a state dict (found {type(state).__name__})")
+    state = {k: v for k, v in state.items() if not k.startswith(tuple(skip))}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("preprocess.")]
+    if missing or unexpected:
+        raise ValueError(f"{str(p)!r} does not match {arch}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    return net
+
+
 # --------------------------------------------------------------------------------------------- ResNet-34
 class _BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int):
@@ -332,28 +357,56 @@ class ResNet34Trunk(nn.Module):
 
     def load_imagenet(self, path) -> "ResNet34Trunk":
         """Load a torchvision-style ResNet-34 state dict from ``path`` (``fc.*`` keys are skipped)."""
-        from pathlib import Path
-
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(
-                f"ResNet-34 weights not found at {str(p)!r}; save torchvision's resnet34 ImageNet state dict "
-                "(torch.save(model.state_dict(), path)) on a machine that has torchvision and pass that path")
-        state = torch.load(str(p), map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("preprocess.")]
-        if missing or unexpected:
-            raise ValueError(f"{str(p)!r} does not match ResNet-34: missing {missing[:5]}, unexpected {unexpected[:5]}")
-        return self
+        return _load_torchvision_state(self, path, "ResNet-34", "resnet34", skip=("fc.",))
 
     def forward(self, x) -> torch.Tensor:
         x = self.preprocess(x)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return torch.flatten(self.avgpool(x), 1)
+
+
+# --------------------------------------------------------------------------------------------- AlexNet
+class AlexNetTrunk(nn.Module):
+    """AlexNet up to fc7: images -> 4096-d features (after fc7's ReLU).
+
+    ``features``: conv 64x11x11/4 pad 2, ReLU, maxpool 3/2; conv 192x5x5 pad 2, ReLU, maxpool 3/2; conv
+    384x3x3, ReLU; conv 256x3x3, ReLU; conv 256x3x3, ReLU, maxpool 3/2 (6x6x256 at 224 px). ``classifier``:
+    Dropout, fc6 9216 -> 4096, ReLU, Dropout, fc7 4096 -> 4096, ReLU. Parameter names are torchvision's
+    ``alexnet`` (``features.0.weight`` ... ``classifier.4.bias``), so a user-supplied ImageNet state dict
+    (``weights_path``: ``torch.save(torchvision.models.alexnet(weights="IMAGENET1K_V1").state_dict(), path)``)
+    loads directly; its ``classifier.6`` (the 1000-way layer) is ignored. As in DAPH's networks, the 6x6
+    feature map is flattened directly (torchvision's adaptive pooling is the identity at 224 px; other sizes
+    are resized to ``image_size`` first). Inputs are ImageNet mean/std normalised. ``out_dim`` is 4096.
+    """
+
+    out_dim = 4096
+
+    def __init__(self, weights_path=None, image_size: int = 224, dropout: float = 0.5):
+        super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if int(image_size) != 224:
+            raise ValueError(f"AlexNetTrunk needs 224 px inputs (its fc6 is fixed to 6x6x256), got {image_size!r}")
+        self.preprocess = Preprocess("meanstd", mean=IMAGENET_MEAN, std=IMAGENET_STD, size=224)
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2),
+            nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2),
+            nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2))
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(dropout), nn.Linear(4096, 4096), nn.ReLU(inplace=True))
+        if weights_path is not None:
+            self.load_imagenet(weights_path)
+
+    def load_imagenet(self, path) -> "AlexNetTrunk":
+        """Load a torchvision AlexNet state dict from ``path`` (``classifier.6.*`` is skipped)."""
+        return _load_torchvision_state(self, path, "AlexNet", "alexnet", skip=("classifier.6.",))
+
+    def forward(self, x) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(self.preprocess(x)), 1))
 
 
 # --------------------------------------------------------------------------------------------- MLPs

@@ -131,7 +131,7 @@ def test_first_code_cell_is_the_setup_cell(py):
     assert code and code[0].source == make.setup_cell(), f"{py.name}: run `python3 make.py sync`"
     cell = make.setup_cell()
     url = yaml_config()["repository"]["url"]
-    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    version = re.search(r'^__version__ = "([^"]+)"', (ROOT / "hashnotes" / "__init__.py").read_text(), re.M).group(1)
     assert f"git+{url}@v{version}" in cell and 'PRESET = "full" if GPU else "reduced"' in cell
     assert "set_num_threads" not in py.read_text(), f"{py.name} throttles the reader's threads"
 

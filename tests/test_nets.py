@@ -157,3 +157,53 @@ def test_resnet34_trunk_structure_and_weights(tmp_path):
     torch.testing.assert_close(other.layer3[2].conv1.weight, state["layer3.2.conv1.weight"])
     with pytest.raises(FileNotFoundError, match="ResNet-34"):
         nets.ResNet34Trunk(weights_path=tmp_path / "none.pth")
+
+
+# torchvision.models.alexnet's parameter names and shapes (torchvision is not a dependency; its state dict is)
+_TV_ALEXNET = {
+    "features.0.weight": (64, 3, 11, 11), "features.0.bias": (64,),
+    "features.3.weight": (192, 64, 5, 5), "features.3.bias": (192,),
+    "features.6.weight": (384, 192, 3, 3), "features.6.bias": (384,),
+    "features.8.weight": (256, 384, 3, 3), "features.8.bias": (256,),
+    "features.10.weight": (256, 256, 3, 3), "features.10.bias": (256,),
+    "classifier.1.weight": (4096, 9216), "classifier.1.bias": (4096,),
+    "classifier.4.weight": (4096, 4096), "classifier.4.bias": (4096,),
+    "classifier.6.weight": (1000, 4096), "classifier.6.bias": (1000,),
+}
+
+
+def test_alexnet_trunk_matches_torchvision_layout_and_loads_its_state_dict(tmp_path):
+    net = nets.AlexNetTrunk().eval()
+    own = {k: tuple(v.shape) for k, v in net.state_dict().items() if not k.startswith("preprocess.")}
+    assert own == {k: s for k, s in _TV_ALEXNET.items() if not k.startswith("classifier.6.")}
+    assert sum(p.numel() for p in net.parameters()) == 57_003_840  # torchvision's 61,100,840 minus fc8
+    with torch.no_grad():
+        assert net(np.zeros((2, 3, 32, 32), np.uint8)).shape == (2, 4096)  # resized to 224 px
+    gen = torch.Generator().manual_seed(0)
+    state = {k: 0.01 * torch.randn(s, generator=gen) for k, s in _TV_ALEXNET.items()}
+    torch.save(state, tmp_path / "alexnet.pth")
+    other = nets.AlexNetTrunk(weights_path=tmp_path / "alexnet.pth").eval()
+    torch.testing.assert_close(other.features[8].weight, state["features.8.weight"])
+    torch.testing.assert_close(other.classifier[4].bias, state["classifier.4.bias"])
+    x = np.random.default_rng(0).integers(0, 256, (1, 3, 224, 224), dtype=np.uint8)
+    with torch.no_grad():  # the same forward as torchvision's up to fc7 + ReLU (no avgpool: 6x6 at 224 px)
+        t = (torch.as_tensor(x).float() / 255 - torch.tensor(nets.IMAGENET_MEAN).view(1, 3, 1, 1)) \
+            / torch.tensor(nets.IMAGENET_STD).view(1, 3, 1, 1)
+        for i in (0, 3, 6, 8, 10):
+            pad = {0: 2, 3: 2}.get(i, 1)
+            t = torch.relu(torch.nn.functional.conv2d(t, state[f"features.{i}.weight"], state[f"features.{i}.bias"],
+                                                      stride=4 if i == 0 else 1, padding=pad))
+            if i in (0, 3, 10):
+                t = torch.nn.functional.max_pool2d(t, 3, 2)
+        t = t.flatten(1)
+        for i in (1, 4):
+            t = torch.relu(t @ state[f"classifier.{i}.weight"].T + state[f"classifier.{i}.bias"])
+        torch.testing.assert_close(other(x), t, rtol=1e-4, atol=1e-5)
+    state.pop("features.0.bias")
+    torch.save(state, tmp_path / "broken.pth")
+    with pytest.raises(ValueError, match="does not match AlexNet.*features.0.bias"):
+        nets.AlexNetTrunk(weights_path=tmp_path / "broken.pth")
+    with pytest.raises(FileNotFoundError, match="AlexNet weights not found"):
+        nets.AlexNetTrunk(weights_path=tmp_path / "none.pth")
+    with pytest.raises(ValueError, match="224"):
+        nets.AlexNetTrunk(image_size=64)
