@@ -481,3 +481,27 @@ def test_amp_runs_the_networks_in_bfloat16_and_the_losses_in_float32():
     assert m.state.F.dtype == torch.float32 and torch.isfinite(m.state.F).all()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert m.modules["text"](torch.as_tensor(train.texts)).dtype == torch.bfloat16  # autocast applies
+
+
+def test_phase_seconds_add_up_each_phase_and_validation():
+    train, val = _pairs(n=20, seed=3), _pairs(n=8, seed=4)
+    m = Staged(bits=4, epochs=2, warm_epochs=1).fit(train, val=val, device="cpu", progress=False)
+    s = m.phase_seconds()
+    assert set(s) == {"warm", "main", "validation"}
+    assert s["main"] == pytest.approx(sum(h["seconds"] for h in m.history if h["phase"] == "main"))
+    assert s["validation"] == pytest.approx(sum(h.get("eval_seconds", 0.0) for h in m.history))
+
+
+def test_make_optimizer_takes_a_stage_rate_and_length():
+    from hashnotes.train.networks import learning_rates, make_optimizer
+
+    cfg = methods.DCMH.paper(bits=8).config  # logspace over 500 epochs from 10^-1.5
+    lrs = learning_rates(cfg, "image", lr=0.2, epochs=4)
+    np.testing.assert_allclose(lrs, np.logspace(np.log10(0.2), np.log10(0.2 * cfg.lr_end_ratio), 4))
+    opt, sched = make_optimizer(cfg, torch.nn.Linear(2, 2).parameters(), "text", lr=0.2, epochs=4)
+    seen = []
+    for _ in range(4):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    np.testing.assert_allclose(seen, lrs, rtol=1e-12)

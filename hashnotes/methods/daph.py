@@ -31,8 +31,8 @@ Row-major ``(n, k)`` codes; codes are ``sign`` of the tanh outputs (``sign(0) = 
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -86,6 +86,7 @@ class DAPHConfig(DeepConfig):
     epochs: int = 220
     batch_size: int = 128
     # stage 2: networks (IMHN has an AlexNet trunk, as LIPG in stage 1)
+    image_nets: ClassVar[tuple] = IMAGE_NETS  # DAPH builds its own image trunks
     image_net: str = "alexnet"
     image_size: int | None = 224
     text_hidden: tuple = (4096,)
@@ -124,16 +125,8 @@ class DAPHConfig(DeepConfig):
     proxies: str = "data_aware"
 
     def __post_init__(self):
-        check_choice(self.image_net, "image_net", IMAGE_NETS)
-        # DeepConfig validates image_net against its own builders (cnnf, resnet34, small); DAPH builds its
-        # networks itself, so the shared checks run with a name they accept and the field is put back.
-        chosen = self.image_net
-        object.__setattr__(self, "image_net", "small")
-        try:
-            super().__post_init__()
-        finally:
-            object.__setattr__(self, "image_net", chosen)
-        if chosen == "alexnet" and self.image_size not in (None, 224):
+        super().__post_init__()
+        if self.image_net == "alexnet" and self.image_size not in (None, 224):
             raise ValueError(f"image_net='alexnet' needs image_size=224 (or None), got {self.image_size!r}")
         check_number(self.gamma, "gamma", strict=True)
         check_number(self.sigma, "sigma", minimum=None)
@@ -272,8 +265,7 @@ class DAPH(HashingMethod):
 
     # ---- training ---------------------------------------------------------------------------------
     def _optimizer(self, params, lr: float, epochs: int):
-        cfg = dataclasses.replace(self.config, lr_image=float(lr), epochs=int(epochs))
-        return make_optimizer(cfg, params, "image")
+        return make_optimizer(self.config, params, "image", lr=lr, epochs=epochs)
 
     def prepare(self, train) -> None:
         cfg = self.config
@@ -422,9 +414,5 @@ class DAPH(HashingMethod):
 
     # ---- inspection -------------------------------------------------------------------------------
     def stage_seconds(self) -> dict[str, float]:
-        """Training seconds of each stage (sum of its epochs' ``seconds``) and of validation, from the history."""
-        out = {"proxy": 0.0, "hash": 0.0, "validation": 0.0}
-        for row in self.history:
-            out[row.get("phase", "hash")] += float(row.get("seconds", 0.0))
-            out["validation"] += float(row.get("eval_seconds", 0.0))
-        return out
+        """Training seconds of each stage and of validation (:meth:`HashingMethod.phase_seconds`)."""
+        return self.phase_seconds()

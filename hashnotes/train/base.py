@@ -361,6 +361,15 @@ class HashingMethod:
             self.best_epoch = best[0]
             self.restore(best[1])
 
+    def phase_seconds(self) -> dict[str, float]:
+        """Training seconds of each phase (the sum of its epochs' ``seconds``) and of ``validation``."""
+        out: dict[str, float] = {}
+        for row in self.history:
+            name = row.get("phase", "train")
+            out[name] = out.get(name, 0.0) + float(row.get("seconds", 0.0))
+            out["validation"] = out.get("validation", 0.0) + float(row.get("eval_seconds", 0.0))
+        return out
+
     def snapshot(self) -> dict:
         """A CPU copy of every module's state and every artefact."""
         return {"modules": {k: state_dict_cpu(m) for k, m in self.modules.items()},

@@ -7,6 +7,7 @@ into an optimiser with its per-epoch learning-rate schedule.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -52,6 +53,7 @@ class DeepConfig(TrainConfig):
             files, HDF5) ahead of the training step, with pinned memory on CUDA (0: read in the training loop).
     """
 
+    image_nets: ClassVar[tuple] = IMAGE_NETS  # the image networks this config's method can build
     image_net: str = "cnnf"
     image_size: int | None = 224
     pretrained_path: str | None = None
@@ -76,7 +78,7 @@ class DeepConfig(TrainConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        check_choice(self.image_net, "image_net", IMAGE_NETS)
+        check_choice(self.image_net, "image_net", self.image_nets)
         if self.image_size is not None:
             check_int(self.image_size, "image_size", minimum=8)
         if self.pretrained_path is not None and not isinstance(self.pretrained_path, str):
@@ -165,24 +167,29 @@ def build_pair_networks(cfg: DeepConfig, data, restoring: bool = False) -> dict[
     return {"image": image_net, "text": text_net}
 
 
-def learning_rates(cfg: DeepConfig, modality: str) -> np.ndarray:
-    """The learning rate of each epoch (``cfg.epochs`` values) for the ``modality`` network."""
-    lr = cfg.lr_image if modality == "image" else cfg.lr_text
-    e = np.arange(cfg.epochs)
+def learning_rates(cfg: DeepConfig, modality: str, lr: float | None = None, epochs: int | None = None) -> np.ndarray:
+    """The learning rate of each epoch for the ``modality`` network: ``epochs`` values (default
+    ``cfg.epochs``) starting from ``lr`` (default ``cfg.lr_image`` / ``cfg.lr_text``)."""
+    lr = (cfg.lr_image if modality == "image" else cfg.lr_text) if lr is None else float(lr)
+    epochs = cfg.epochs if epochs is None else int(epochs)
+    e = np.arange(epochs)
     if cfg.lr_schedule == "logspace":
-        return np.logspace(np.log10(lr), np.log10(lr * cfg.lr_end_ratio), cfg.epochs)
+        return np.logspace(np.log10(lr), np.log10(lr * cfg.lr_end_ratio), epochs)
     if cfg.lr_schedule == "step":
         return lr * cfg.lr_decay ** (e // cfg.lr_step)
-    return np.full(cfg.epochs, lr)
+    return np.full(epochs, lr)
 
 
-def make_optimizer(cfg: DeepConfig, params, modality: str):
-    """``(optimizer, scheduler or None)`` for one network; the scheduler is stepped once per epoch."""
-    lr = cfg.lr_image if modality == "image" else cfg.lr_text
+def make_optimizer(cfg: DeepConfig, params, modality: str, lr: float | None = None, epochs: int | None = None):
+    """``(optimizer, scheduler or None)`` for one network; the scheduler is stepped once per epoch.
+
+    ``lr`` and ``epochs`` override the config's rate for ``modality`` and its number of epochs (a method
+    with several stages, each with its own rate and length)."""
+    lr = (cfg.lr_image if modality == "image" else cfg.lr_text) if lr is None else float(lr)
     opt = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}[cfg.optimizer](
         params, lr=lr, weight_decay=cfg.weight_decay)
     if cfg.lr_schedule == "logspace":
-        lrs = learning_rates(cfg, modality)
+        lrs = learning_rates(cfg, modality, lr, epochs)
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda e: float(lrs[min(e, len(lrs) - 1)] / lrs[0]))
     if cfg.lr_schedule == "step":
         return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_decay)
