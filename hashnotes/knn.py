@@ -141,5 +141,7 @@ def neighbour_label_agreement(graph, labels, exclude_self: bool = True) -> float
     rows = np.repeat(np.arange(len(g)), g.shape[1])
     cols = g.reshape(-1)
     keep = rows != cols if exclude_self else np.ones_like(rows, dtype=bool)
+    if not keep.any():
+        raise ValueError("graph lists no item other than the items themselves; nothing to measure")
     shared = np.einsum("ij,ij->i", L[rows[keep]], L[cols[keep]]) > 0
     return float(shared.mean())

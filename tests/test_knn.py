@@ -66,6 +66,8 @@ def test_neighbour_label_agreement_hand_case():
     assert neighbour_label_agreement(g, labels) == pytest.approx(0.8)
     # with self entries: + (0,0), (1,1), (2,2), (2,2) all yes -> 8/9
     assert neighbour_label_agreement(g, labels, exclude_self=False) == pytest.approx(8 / 9)
+    with pytest.raises(ValueError, match="other than the items themselves"):
+        neighbour_label_agreement(np.array([[0, 0], [1, 1], [2, 2]]), labels)
 
 
 def test_bad_inputs():

@@ -114,7 +114,7 @@ def test_discriminator_step_is_the_mean_hinge():
 
 def _generator_update(m, q, pool, expected_loss):
     """Check one generator step on a fixed pool against a loss built from scratch (SGD, lr 1)."""
-    m._pools = lambda b: pool
+    m.candidate_pools = lambda b: pool
     ref = copy.deepcopy({k: m.modules[k] for k in ("gen_image", "gen_text")})
     params = [p for k in ("gen_image", "gen_text") for p in ref[k].parameters()]
     grads = torch.autograd.grad(expected_loss(ref), params)

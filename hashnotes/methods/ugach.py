@@ -192,9 +192,9 @@ class UGACH(HashingMethod):
     config_class = UGACHConfig
     encoders = {"image": "dis_image", "text": "dis_text"}
     small_settings = dict(hidden=512, init_std=None, input_norm="standardize", optimizer="adam",
-                          lr_d=1e-3, lr_g=1e-3, lr_pretrain=1e-3, weight_decay=0.0, batch_size=64,
-                          g_batch_size=32, pretrain_batch_size=64, pretrain_epochs=6, pretrain_passes=3,
-                          epochs=6, pool_size=100)
+                          lr_d=1e-4, lr_g=1e-3, lr_pretrain=1e-3, weight_decay=0.0, batch_size=64,
+                          g_batch_size=128, pretrain_batch_size=64, pretrain_epochs=5, pretrain_passes=3,
+                          epochs=4, pool_size=100)
 
     _MODALITIES = ("image", "text")
 
@@ -329,7 +329,7 @@ class UGACH(HashingMethod):
             bad = self._is_positive(rows, neg)
         return neg
 
-    def _pools(self, b: int) -> torch.Tensor:
+    def candidate_pools(self, b: int) -> torch.Tensor:
         """(b, pool_size) random candidate pools, without replacement within a row."""
         keys = torch.rand(b, self.n, generator=self.rng)
         return torch.topk(keys, self.pool_size, dim=1).indices.to(self.graph.device)
@@ -407,7 +407,7 @@ class UGACH(HashingMethod):
             negs = []
             for s in range(0, self.n, 1024):
                 r = rows[s:s + 1024]
-                pool = self._pools(len(r))
+                pool = self.candidate_pools(len(r))
                 allowed = ~self._is_positive(r, pool)
                 allowed[~allowed.any(1), 0] = True  # a pool made only of positives keeps one item
                 logp = adversarial.log_policy(adversarial.policy_scores(h[q_mod][r], h[o][pool]), allowed)
@@ -419,23 +419,27 @@ class UGACH(HashingMethod):
         self.policy_entropy = float(torch.cat(entropy).mean())  # nats; log(pool_size) for a uniform policy
         return out
 
-    def pool_rewards(self, q_mod: str, q: torch.Tensor, pool: torch.Tensor, h_dis: dict) -> torch.Tensor:
+    def pool_rewards(self, q_mod: str, q: torch.Tensor, pool: torch.Tensor, h_dis: dict,
+                     reward: str | None = None) -> torch.Tensor:
         """Reward of every pool item for each query (b, m): the reward of ``f`` averaged over the query's
-        distinct manifold positives (the expectation over the true correlation distribution)."""
+        distinct manifold positives (the expectation over the true correlation distribution).
+
+        ``q_mod``: the queries' modality; ``h_dis``: the discriminator's outputs of all training items per
+        modality; ``reward``: ``"log1pexp"`` or ``"sigmoid"`` (default: the config's)."""
         o = self._other(q_mod)
         g, first = self._unique_positives(q)
         hq = h_dis[q_mod][q]
         d_pos = adversarial.squared_distances(hq, h_dis[o][g])  # (b, K)
         d_gen = adversarial.squared_distances(hq, h_dis[o][pool])  # (b, m)
         f = torch.relu(self.config.margin_value + d_pos.unsqueeze(2) - d_gen.unsqueeze(1))  # (b, K, m)
-        r = adversarial.reward(f, self.config.reward)
+        r = adversarial.reward(f, self.config.reward if reward is None else reward)
         w = first.to(r.dtype).unsqueeze(2)
         return (r * w).sum(1) / w.sum(1)
 
     def _generator_step(self, q_mod: str, q: torch.Tensor, h_dis: dict) -> tuple[float, float]:
         cfg = self.config
         o = self._other(q_mod)
-        pool = self._pools(len(q))
+        pool = self.candidate_pools(len(q))
         uniq, inv = torch.unique(pool, return_inverse=True)
         h_q = self.modules[f"gen_{q_mod}"](self.x[q_mod][q])
         h_c = self.modules[f"gen_{o}"](self.x[o][uniq])[inv]  # (b, m, c)
