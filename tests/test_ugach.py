@@ -227,6 +227,8 @@ def test_presets_and_config_errors():
                 dict(optimizer="rmsprop"), dict(input_norm="whiten")):
         with pytest.raises(ValueError):
             UGACHConfig(**bad)
+    with pytest.raises(ValueError, match="no negative is left"):
+        UGACH.small(bits=8, **TINY).fit(_clusters(n=5), progress=False)
     with pytest.raises(ValueError, match="exceeds the 3 training pairs"):
         UGACH.small(bits=8, **TINY).fit(_clusters(n=3), progress=False)
     with pytest.raises(ValueError, match="features"):

@@ -266,6 +266,10 @@ class UGACH(HashingMethod):
             if k > self.n:
                 raise ValueError(f"k_{m[:3]}={k} exceeds the {self.n} training pairs")
         graph = knn.correlation_graph(feats["image"], feats["text"], cfg.k_img, cfg.k_txt)
+        distinct = max(len(set(row)) for row in graph.tolist())
+        if distinct >= self.n:
+            raise ValueError(f"with k_img={cfg.k_img} and k_txt={cfg.k_txt} some query has all {self.n} training "
+                             "items as neighbours, so no negative is left; lower k_img/k_txt or use more pairs")
         self.artifacts["graph"] = torch.from_numpy(graph).to(self.device)
         self.x = {m: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for m, v in feats.items()}
         self.rng = torch.Generator().manual_seed(int(cfg.seed))
@@ -409,10 +413,14 @@ class UGACH(HashingMethod):
                 r = rows[s:s + 1024]
                 pool = self.candidate_pools(len(r))
                 allowed = ~self._is_positive(r, pool)
-                allowed[~allowed.any(1), 0] = True  # a pool made only of positives keeps one item
+                empty = ~allowed.any(1)  # a pool made only of positives: its negatives are drawn uniformly
+                allowed[empty, 0] = True
                 logp = adversarial.log_policy(adversarial.policy_scores(h[q_mod][r], h[o][pool]), allowed)
                 pick = self._draw(logp.exp(), cfg.n_samples, replacement=True)
-                negs.append(torch.gather(pool, 1, pick))
+                neg = torch.gather(pool, 1, pick)
+                if bool(empty.any()):
+                    neg[empty] = self._random_negatives(r[empty], cfg.n_samples)
+                negs.append(neg)
                 entropy.append(-(logp.exp() * logp.masked_fill(~allowed, 0.0)).sum(1))
             neg = torch.cat(negs).reshape(-1)
             out[q_mod] = (rows.repeat_interleave(cfg.n_samples), self._positives(rows, cfg.n_samples).reshape(-1), neg)
