@@ -98,13 +98,13 @@ table = getattr(plots, "table", _table)
 # UGACH works on feature vectors. For the Wikipedia dataset these are the released ones: a
 # {glue:text}`wiki_img_dim`-bin bag of SIFT visual words per image and a {glue:text}`wiki_txt_dim`-topic LDA
 # mixture per article, {glue:text}`wiki_n:,` pairs in 10 classes, with the {glue:text}`wiki_n_query:,` test
-# pairs as queries and the {glue:text}`wiki_n_database:,` training pairs as the database ({doc}`03_data`). For the toy data
-# ({doc}`03_data`) we compute label-free image descriptors with scikit-image, at the images' own 32 pixels:
-# a histogram of oriented gradients on an 8 x 8 grid of cells (shape), a joint HSV colour histogram
-# (colour), and uniform local-binary-pattern histograms on a 2 x 2 grid (texture), {glue:text}`toy_dim:,`
-# numbers per image,
-# each part normalised so that the three weigh alike. Nothing in them looks at a label; they stand in for
-# the VGG features the paper uses, which need ImageNet weights ({ref}`dec-ugach-data`). The text side is the
+# pairs as queries and the {glue:text}`wiki_n_database:,` training pairs as the database ({doc}`03_data`).
+# For the toy data ({doc}`03_data`) we compute label-free image descriptors with scikit-image, at the
+# images' own 32 pixels: a histogram of oriented gradients on an 8 x 8 grid of cells (shape), a joint HSV
+# colour histogram (colour), and uniform local-binary-pattern histograms on a 2 x 2 grid (texture),
+# {glue:text}`toy_dim:,` numbers per image, each part normalised so that the three weigh alike. Nothing in
+# them looks at a label; they stand in for the VGG features the paper uses, which need ImageNet weights
+# ({ref}`dec-ugach-data`). The text side is the
 # toy's bag of words. `data.features.with_descriptors` computes them once for the query set and the database
 # and keeps the split.
 
@@ -229,7 +229,8 @@ table([[name, q["image half"], q["text half"], q["union"], q["chance"], q["disti
 # a common representation layer and a hash layer. The code of an item is
 #
 # $$
-# \mathbf b(\mathbf x) = \operatorname{sgn}\big(\mathbf h(\mathbf x) - 0.5\big), \quad\text{bit } k \text{ is } 1[h_k \ge 0.5],
+# \mathbf b(\mathbf x) = \operatorname{sgn}\big(\mathbf h(\mathbf x) - 0.5\big),
+# \quad\text{bit } k \text{ is } 1[h_k \ge 0.5],
 # $$ (eq-ugach-code)
 #
 # with $\operatorname{sgn}(0) = +1$ as everywhere in the book ({ref}`dec-sign`). The **generator** $G_\theta$,
@@ -244,8 +245,11 @@ table([[name, q["image half"], q["text half"], q["union"], q["chance"], q["disti
 # a triplet margin $m$:
 #
 # $$
-# f_\phi(x^G, q) = \max\big(0,\ m + \|\mathbf h_\phi(q) - \mathbf h_\phi(x^M)\|^2 - \|\mathbf h_\phi(q) - \mathbf h_\phi(x^G)\|^2\big),
-# \qquad D(x^G \mid q) = \sigma(f_\phi(x^G, q)) .
+# \begin{aligned}
+# f_\phi(x^G, q) &= \max\big(0,\ m + \|\mathbf h_\phi(q) - \mathbf h_\phi(x^M)\|^2
+# - \|\mathbf h_\phi(q) - \mathbf h_\phi(x^G)\|^2\big), \\
+# D(x^G \mid q) &= \sigma(f_\phi(x^G, q)) .
+# \end{aligned}
 # $$ (eq-ugach-score)
 #
 # The score is zero once the selected item is at least $m$ further from the query than the true neighbour,
@@ -287,7 +291,8 @@ print("f = 0 when d(q, x^G) >= d(q, x^M) + m; inside the margin f =", np.round(i
 # maximises the expected **reward**
 #
 # $$
-# J(\theta) = \sum_{x \in \mathcal C_q} p_\theta(x \mid q)\, r(x, q), \qquad r = \log(1 + e^{f}) = \operatorname{softplus}(f),
+# J(\theta) = \sum_{x \in \mathcal C_q} p_\theta(x \mid q)\, r(x, q), \qquad
+# r = \log(1 + e^{f}) = \operatorname{softplus}(f),
 # $$ (eq-ugach-reward)
 #
 # computed with `softplus`. The generator's output is a *choice* of items: the discriminator sees the
@@ -295,17 +300,22 @@ print("f = 0 when d(q, x^G) >= d(q, x^M) + m; inside the margin f =", np.round(i
 # sample. It flows through the probabilities instead. Since $\nabla_\theta p = p\,\nabla_\theta\log p$,
 #
 # $$
-# \nabla_\theta J = \sum_x r(x)\,\nabla_\theta p_\theta(x) = \sum_x p_\theta(x)\, r(x)\,\nabla_\theta \log p_\theta(x)
-# = \mathbb E_{x\sim p_\theta}\big[r(x)\,\nabla_\theta\log p_\theta(x)\big],
+# \begin{aligned}
+# \nabla_\theta J &= \sum_x r(x)\,\nabla_\theta p_\theta(x)
+# = \sum_x p_\theta(x)\, r(x)\,\nabla_\theta \log p_\theta(x) \\
+# &= \mathbb E_{x\sim p_\theta}\big[r(x)\,\nabla_\theta\log p_\theta(x)\big],
+# \end{aligned}
 # $$ (eq-reinforce)
 #
 # the policy gradient {cite}`williams1992reinforce` that IRGAN {cite}`wang2017irgan` brought to retrieval. It
 # can be estimated from $K$ items drawn from $p_\theta$, $\frac1K\sum_k r(x_k)\nabla_\theta\log p_\theta(x_k)$.
-# With the scores $s_x = -\|\mathbf h_\theta(q) - \mathbf h_\theta(x)\|^2$ and $\log p_x = s_x - \log\sum_{x'}e^{s_{x'}}$,
-# $\partial \log p_x/\partial s_j = 1[x = j] - p_j$, and the gradient in the scores has the closed form
+# With the scores $s_x = -\|\mathbf h_\theta(q) - \mathbf h_\theta(x)\|^2$ and
+# $\log p_x = s_x - \log\sum_{x'}e^{s_{x'}}$, $\partial \log p_x/\partial s_j = 1[x = j] - p_j$, and the
+# gradient in the scores has the closed form
 #
 # $$
-# \frac{\partial J}{\partial s_j} = \sum_x p_x r_x (1[x = j] - p_j) = p_j\,(r_j - \bar r), \qquad \bar r = \sum_x p_x r_x :
+# \frac{\partial J}{\partial s_j} = \sum_x p_x r_x (1[x = j] - p_j) = p_j\,(r_j - \bar r), \qquad
+# \bar r = \sum_x p_x r_x :
 # $$ (eq-reinforce-scores)
 #
 # an item's score rises when its reward beats the policy's average. The pool is small (the code samples 300
@@ -327,11 +337,12 @@ def pool_scores(t):
 J = (torch.softmax(pool_scores(theta), 0) * r_pool).sum()
 grad_autograd, = torch.autograd.grad(J, theta)
 p_pool = torch.softmax(pool_scores(theta), 0).detach()
-grad_reinforce = sum(p_pool[x] * r_pool[x] * torch.autograd.grad(torch.log_softmax(pool_scores(theta), 0)[x], theta)[0]
-                     for x in range(6))
+grad_reinforce = sum(p_pool[x] * r_pool[x] * torch.autograd.grad(torch.log_softmax(pool_scores(theta), 0)[x],
+                                                                  theta)[0] for x in range(6))
 ds_closed = adversarial.gradients(pool_scores(theta).detach()[None], r_pool[None])[0]
 grad_closed = torch.einsum("i,ij,k->jk", ds_closed, X_pool, w)  # chain rule through s = X theta w
-assert torch.allclose(grad_autograd, grad_reinforce, atol=1e-12) and torch.allclose(grad_autograd, grad_closed, atol=1e-12)
+assert torch.allclose(grad_autograd, grad_reinforce, atol=1e-12)
+assert torch.allclose(grad_autograd, grad_closed, atol=1e-12)
 print(f"autograd of sum p r == sum p r grad log p == closed form (max |diff| "
       f"{(grad_autograd - grad_reinforce).abs().max():.1e})")
 
@@ -347,9 +358,11 @@ print(f"autograd of sum p r == sum p r grad log p == closed form (max |diff| "
 # Averaging over ordered pairs with probability $p_a p_b$:
 #
 # $$
-# \mathbb E[g_j] = p_j \sum_{l} p_l \big( r_j\,\sigma(s_l - s_j) - r_l\,\sigma(s_j - s_l) \big),
-# \qquad\text{against}\qquad
-# \frac{\partial J}{\partial s_j} = p_j \sum_{l} p_l\,(r_j - r_l).
+# \begin{aligned}
+# \mathbb E[g_j] &= p_j \sum_{l} p_l \big( r_j\,\sigma(s_l - s_j) - r_l\,\sigma(s_j - s_l) \big)
+# \quad\text{(code)}, \\
+# \frac{\partial J}{\partial s_j} &= p_j \sum_{l} p_l\,(r_j - r_l) \quad\text{(exact)}.
+# \end{aligned}
 # $$ (eq-ugach-code-mean)
 #
 # Two consequences can be read off. With all scores equal, $\sigma(\cdot) = \tfrac12$ and the code's
@@ -433,7 +446,8 @@ if ugach32:
         h = m.history
         pre = [r for r in h if r["phase"] == "pretrain"]
         adv = [r for r in h if r["phase"] == "adversarial"]
-        axes[0].plot([r["epoch"] for r in h], [r.get("loss/hinge", r.get("loss/d_hinge")) for r in h], "o-", label=name)
+        hinge = [r.get("loss/hinge", r.get("loss/d_hinge")) for r in h]
+        axes[0].plot([r["epoch"] for r in h], hinge, "o-", label=name)
         axes[1].plot([r["epoch"] for r in adv], [r["g/expected_reward"] for r in adv], "o-", label=name)
         axes[2].plot([r["epoch"] for r in adv], [r["g/entropy"] for r in adv], "o-", label=name)
         axes[3].plot([r["epoch"] for r in h if "val_map_i2t" in r], [val_mean(r) for r in h if "val_map_i2t" in r],
@@ -493,7 +507,8 @@ out
 # %% [markdown]
 # With the paper's reward and the exact gradient the generator learns fast: the entropy of its policy falls
 # to {glue:text}`wiki32_paper_entropy_last:.2f` nats (a uniform policy over the {glue:text}`pool_size`-item
-# pool has {glue:text}`log_pool:.2f`), and what it picks is what the discriminator already places near the query. On these
+# pool has {glue:text}`log_pool:.2f`), and what it picks is what the discriminator already places near the
+# query. On these
 # data that is often a relevant item the sparse graph does not list: {glue:text}`wiki32_paper_neg_relevant:.0%`
 # of its picks share the query's class, against {glue:text}`wiki_chance:.0%` for a random item. The
 # discriminator is then taught to push relevant items away, and its validation mAP falls from
@@ -582,7 +597,8 @@ out
 # The softmax over the pool gives an unbiased estimator (by eq. {eq}`eq-reinforce`): the mean of its 2,000
 # draws misses the exact gradient by what their variance predicts (the last column, near 1:
 # {glue:text}`est_paper_pool_bias:.1f` and {glue:text}`est_code_pool_bias:.1f`), while the code's misses by
-# far more ({glue:text}`est_paper_samples_bias:.0f` and {glue:text}`est_code_samples_bias:.0f` times). The code's estimator is biased, and how much
+# far more ({glue:text}`est_paper_samples_bias:.0f` and {glue:text}`est_code_samples_bias:.0f` times). The
+# code's estimator is biased, and how much
 # depends on the policy. For the nearly uniform generator its expectation is close to parallel to the true
 # gradient (cosine {glue:text}`est_code_samples_cos:.2f`) but only {glue:text}`est_code_samples_ratio:.2f` of
 # its length: eq. {eq}`eq-ugach-code-mean` gives exactly one half for equal scores, and the pull towards
@@ -616,9 +632,10 @@ results, fit_seconds = {}, {}
 for name, ds in DATASETS.items():
     for bits in tqdm(BITS, desc=name, disable=not live()):
         t0 = time.perf_counter()
-        model = (ugach32["paper"] if name == "Wikipedia" and bits == 32 else
-                 methods.UGACH.small(bits=bits, **(REDUCED if name == "Wikipedia" else REDUCED_TOY)).fit(ds, progress=False))
-        fit_seconds[(name, bits)] = seconds["paper"] if name == "Wikipedia" and bits == 32 else time.perf_counter() - t0
+        reuse = name == "Wikipedia" and bits == 32  # trained above
+        settings = REDUCED if name == "Wikipedia" else REDUCED_TOY
+        model = ugach32["paper"] if reuse else methods.UGACH.small(bits=bits, **settings).fit(ds, progress=False)
+        fit_seconds[(name, bits)] = seconds["paper"] if reuse else time.perf_counter() - t0
         results[(name, "UGACH", bits)] = model.evaluate(ds)
         results[(name, "CCA", bits)] = methods.CCA(bits=bits).fit(ds.train, progress=False).evaluate(ds)
 for (name, method, bits), r in results.items():
@@ -634,7 +651,8 @@ else:
             for k in ("map_i2t", "map_t2i"):
                 glue(f"wikipedia_{m_}_{bits}_{k}", float("nan"))
 glue("toy_fit_seconds", float(np.mean([fit_seconds[("toy", b)] for b in BITS])))
-toy_wins = sum(results[("toy", "UGACH", b)][k] > results[("toy", "CCA", b)][k] for b in BITS for k in ("map_i2t", "map_t2i"))
+toy_wins = sum(results[("toy", "UGACH", b)][k] > results[("toy", "CCA", b)][k]
+               for b in BITS for k in ("map_i2t", "map_t2i"))
 glue("toy_wins", int(toy_wins))
 wiki_wins = sum(results[("Wikipedia", "UGACH", b)][k] > results[("Wikipedia", "CCA", b)][k]
                 for b in BITS for k in ("map_i2t", "map_t2i")) if WIKI is not None else 0
@@ -657,8 +675,8 @@ table([[name, bits, results[(name, "CCA", bits)]["map_i2t"], results[(name, "UGA
 # claims over its unsupervised baselines, though by a small margin on these hand-crafted features. Over the
 # three code lengths UGACH is ahead in {glue:text}`wiki_wins` of the 6 (bits, direction) cells on the
 # Wikipedia data: CCA's random projections gain with every bit (they estimate an angle in a fixed
-# {glue:text}`wiki_canonical`-dimensional space more precisely), UGACH's discriminator less so. On the toy descriptors UGACH is ahead
-# of CCA in {glue:text}`toy_wins` of the 6 cells. A UGACH fit on the toy data takes
+# {glue:text}`wiki_canonical`-dimensional space more precisely), UGACH's discriminator less so. On the toy
+# descriptors UGACH is ahead of CCA in {glue:text}`toy_wins` of the 6 cells. A UGACH fit on the toy data takes
 # {glue:text}`toy_fit_seconds:.0f` s here (the descriptors took {glue:text}`toy_descriptor_seconds:.0f` s
 # once). `python -m hashnotes train ugach cca --data wiki --bits 16 32 64` runs the same comparison with the
 # full small preset.
