@@ -79,7 +79,9 @@ def test_save_load_and_errors(tmp_path):
     assert back.config == m.config
     np.testing.assert_array_equal(back.encode_text(pairs.texts), m.encode_text(pairs.texts))
     with pytest.raises(ValueError, match="bits=20 exceeds"):
-        CCA(bits=20).fit(pairs)
+        CCA(bits=20, extra_bits="error").fit(pairs)
+    with pytest.raises(ValueError, match="extra_bits"):
+        CCAConfig(extra_bits="pad")
     with pytest.raises(ValueError, match="not fitted"):
         CCA(bits=4).encode_text(pairs.texts)
     with pytest.raises(ValueError, match="texts must be"):
@@ -89,3 +91,30 @@ def test_save_load_and_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         CCA.load(tmp_path / "none.pt")
     assert CCA.small(bits=8).config.bits == 8 and CCA.paper(bits=16).config.bits == 16
+
+
+def test_more_bits_than_canonical_pairs_are_random_projections_of_the_canonical_space(tmp_path):
+    pairs, X, Y = _correlated_pairs(n=300, dx=12, dy=5, seed=2)  # r = min(12, 5) = 5 canonical pairs
+    few = CCA(bits=5).fit(pairs)
+    assert "rotation" not in few.artifacts  # bits <= r: the classic top pairs
+    many = CCA(bits=32, seed=3).fit(pairs)
+    R = many.artifacts["rotation"].numpy()
+    assert R.shape == (5, 32) and len(many.correlations) == 5
+    np.testing.assert_allclose(many.correlations, few.correlations)
+    # seeded, each canonical direction scaled by its correlation
+    np.testing.assert_allclose(R, few.correlations[:, None] * np.random.default_rng(3).standard_normal((5, 32)))
+    plain = CCA(bits=32, seed=3, projection_weight="none").fit(pairs).artifacts["rotation"].numpy()
+    np.testing.assert_array_equal(plain, np.random.default_rng(3).standard_normal((5, 32)))
+    # codes = sign(z diag(rho) R) with z the five canonical variates, one R shared by both modalities
+    Zx, Zy = few.project_image(pairs.images), few.project_text(pairs.texts)
+    np.testing.assert_allclose(many.project_image(pairs.images), Zx @ R, atol=1e-8)
+    np.testing.assert_array_equal(many.encode_text(pairs.texts), np.where(Zy @ R >= 0, 1, -1))
+    # random hyperplanes: the Hamming distance estimates the angle between the weighted canonical embeddings
+    big = CCA(bits=4096, seed=0).fit(pairs)
+    ci, ct = big.encode_image(pairs.images[:40]), big.encode_text(pairs.texts[:40])
+    ham = (ci[:, None, :] != ct[None, :, :]).mean(2)
+    Wx, Wy = Zx[:40] * few.correlations, Zy[:40] * few.correlations
+    cos = (Wx @ Wy.T) / np.outer(np.linalg.norm(Wx, axis=1), np.linalg.norm(Wy, axis=1))
+    np.testing.assert_allclose(ham, np.arccos(np.clip(cos, -1, 1)) / np.pi, atol=0.05)
+    back = CCA.load(many.save(tmp_path / "many.pt"))
+    np.testing.assert_array_equal(back.encode_image(pairs.images), many.encode_image(pairs.images))

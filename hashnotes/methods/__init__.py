@@ -13,6 +13,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "dcmh": ("dcmh", "DCMH"),
     "cdhcr": ("cdhcr", "CDHCR"),
     "tdh": ("tdh", "TDH"),
+    "ugach": ("ugach", "UGACH"),
     "daph": ("daph", "DAPH"),
     "random": ("random_codes", "RandomCodes"),
 }

@@ -8,6 +8,22 @@ With centred data ``X`` (n, dx), ``Y`` (n, dy) and ridge-regularised covariances
 ``T = Cxx^{-1/2} Cxy Cyy^{-1/2}``; its singular values are the canonical correlations ``rho_k``, and with
 ``T T^T u_k = rho_k^2 u_k`` (``scipy.linalg.eigh``) the projections are ``a_k = Cxx^{-1/2} u_k`` and
 ``b_k = Cyy^{-1/2} T^T u_k / rho_k``. Codes: ``sign(X a_k)``, ``sign(Y b_k)`` for the top ``bits`` k.
+
+**More bits than canonical pairs.** There are only ``r = min(dx, dy, n - 1)`` canonical pairs (the
+Wikipedia set's text has 10 dimensions, so ``r = 10``). For ``bits > r`` (``extra_bits="projection"``, the
+default) the codes are sign random projections of the whole canonical space, ``sign(z R)`` with ``z`` the
+``r`` canonical variates of an item, each scaled by its correlation ``rho_k`` (``projection_weight=
+"correlation"``; ``"none"`` keeps unit variances), and ``R`` an ``r x bits`` seeded standard-normal matrix
+shared by both modalities (Charikar 2002: each bit is a random hyperplane through the origin, so the
+expected Hamming distance between two items is ``bits * angle(z, z') / pi``, and more bits estimate the
+angle between the canonical embeddings more precisely). The scaling lets weakly correlated directions,
+which the two modalities barely share, tilt the hyperplanes less; weighting canonical dimensions by a
+power of their correlation is the usual practice for retrieval in a CCA space (Gong, Ke, Isard & Lazebnik,
+IJCV 2014). On the Wikipedia validation split it raises both directions' mAP at 16-64 bits. It is the random-projection construction of the hashing
+literature's baselines applied to the canonical space: locality-sensitive hashing of an embedding
+(Charikar 2002), and the random rotation of PCA-RR (Gong & Lazebnik, CVPR 2011), which a random projection
+extends beyond the embedding's dimension. ``extra_bits="error"`` refuses instead. With ``bits <= r`` the codes are the classic top canonical
+pairs. ``diag(rho) R`` is kept in the artefact ``rotation`` and folded into ``proj_x`` / ``proj_y``.
 """
 from __future__ import annotations
 
@@ -17,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._checks import check_int, check_number
+from .._checks import check_choice, check_int, check_number
 from ..train import HashingMethod, MethodConfig, Phase
 
 __all__ = ["CCAConfig", "CCA"]
@@ -27,23 +43,32 @@ __all__ = ["CCAConfig", "CCA"]
 class CCAConfig(MethodConfig):
     """CCA baseline settings.
 
-    bits: code length (top canonical pairs; at most min(dx, dy) after reduction).
+    bits: code length: the top canonical pairs when there are enough (``min(dx, dy, n - 1)`` after
+        reduction), else random projections of the canonical space (``extra_bits``).
     reg: ridge added to each covariance, relative to its mean variance (``r = reg * trace(C)/d``).
     pixel_size: pixel images are average-pooled to at most this side, then flattened and scaled by 1/255.
     max_dim: inputs wider than this are first reduced by PCA (seeded randomized SVD) to ``max_dim``
         dimensions; with few training pairs, unreduced pixels make CCA find spurious correlations near 1.
-    seed: seeds the randomized SVD.
+    extra_bits: how ``bits`` beyond the ``r`` canonical pairs are made: ``"projection"`` (sign random
+        projections of the r-dimensional canonical space, see the module docstring) or ``"error"``.
+    projection_weight: scale of the canonical variates before those projections: ``"correlation"``
+        (``rho_k``) or ``"none"``.
+    seed: seeds the randomized SVD and the random projection.
     """
 
     reg: float = 1e-2
     pixel_size: int = 16
     max_dim: int = 256
+    extra_bits: str = "projection"
+    projection_weight: str = "correlation"
 
     def __post_init__(self):
         super().__post_init__()
         check_number(self.reg, "reg")
         check_int(self.pixel_size, "pixel_size")
         check_int(self.max_dim, "max_dim")
+        check_choice(self.extra_bits, "extra_bits", ("projection", "error"))
+        check_choice(self.projection_weight, "projection_weight", ("correlation", "none"))
 
 
 def _pool_pixels(images, size: int, batch: int = 1024) -> np.ndarray:
@@ -76,7 +101,7 @@ class CCA(HashingMethod):
     canonical correlations), fitted in one step. Same interface as the deep methods: ``fit``,
     ``encode_image``, ``encode_text``, ``evaluate(ds)``, ``.small()`` / ``.paper()`` (identical: CCA has
     nothing to shrink), ``save`` / ``load``. After ``fit``: ``correlations`` (the top canonical
-    correlations, descending).
+    correlations, descending: ``min(bits, r)`` of them).
     """
 
     name = "cca"
@@ -140,8 +165,11 @@ class CCA(HashingMethod):
             Yc = Yc @ Py
         dx, dy = Xc.shape[1], Yc.shape[1]
         bits = self.config.bits
-        if bits > min(dx, dy, n - 1):
-            raise ValueError(f"bits={bits} exceeds the number of canonical pairs min(dx={dx}, dy={dy}, n-1={n - 1})")
+        r = min(dx, dy, n - 1)
+        if bits > r and self.config.extra_bits == "error":
+            raise ValueError(f"bits={bits} exceeds the number of canonical pairs min(dx={dx}, dy={dy}, n-1={n - 1}); "
+                             "use extra_bits='projection' for random projections of the canonical space")
+        k = min(bits, r)
         Cxx = Xc.T @ Xc / (n - 1)
         Cyy = Yc.T @ Yc / (n - 1)
         Cxy = Xc.T @ Yc / (n - 1)
@@ -152,7 +180,7 @@ class CCA(HashingMethod):
         import scipy.linalg
 
         vals, U = scipy.linalg.eigh(T @ T.T)
-        order = np.argsort(-vals, kind="stable")[:bits]
+        order = np.argsort(-vals, kind="stable")[:k]
         rho = np.sqrt(np.clip(vals[order], 0.0, None))
         U = U[:, order]
         V = T.T @ U / np.maximum(rho, 1e-12)
@@ -161,8 +189,15 @@ class CCA(HashingMethod):
             A = Px @ A
         if Py is not None:
             Bm = Py @ Bm
-        self.artifacts = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in
-                          {"mean_x": mx, "mean_y": my, "proj_x": A, "proj_y": Bm, "rho": rho}.items()}
+        arts = {"mean_x": mx, "mean_y": my, "rho": rho}
+        if bits > k:  # sign random projections of the k-dimensional canonical space, shared by both modalities
+            R = np.random.default_rng(self.config.seed).standard_normal((k, bits))
+            if self.config.projection_weight == "correlation":
+                R = rho[:, None] * R
+            A, Bm = A @ R, Bm @ R
+            arts["rotation"] = R
+        arts.update(proj_x=A, proj_y=Bm)
+        self.artifacts = {name: torch.from_numpy(np.ascontiguousarray(v)) for name, v in arts.items()}
         return {}
 
     def _require_fitted(self):
