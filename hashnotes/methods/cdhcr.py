@@ -83,7 +83,7 @@ class CDHCR(AlternatingHashing):
 
     ``CDHCR.small()`` (a CPU preset for the toy data, about a minute on 2 cores for 2,000 training pairs)
     departs from :meth:`paper`: a :class:`~hashnotes.nets.SmallCNN` (width 32) instead of ResNet-34 (32/64 px
-    images, no pretrained weights) and a text MLP 512 instead of 4096-4096; 25 epochs with batch 64, and the
+    images, no pretrained weights) and a text MLP 512 instead of 4096-4096; 25 epochs with batch 64 and validation every 5, and the
     learning rate halved every 10 epochs instead of 15 (a quarter of the paper's 100 epochs). The paper's
     RMSprop rates 1e-4 (image) / 3e-4 (text) are kept: they also suit the small CNN from scratch (1e-3
     saturated the tanh and collapsed all image codes to one within 2 epochs on the toy data). The objective,
@@ -96,7 +96,7 @@ class CDHCR(AlternatingHashing):
     config_class = CDHCRConfig
     name = "cdhcr"
     small_settings = dict(epochs=25, batch_size=64, image_net="small", image_size=None, small_width=32,
-                          text_hidden=(512,), lr_step=10)
+                          text_hidden=(512,), lr_step=10, eval_every=5)
 
     def output_activation(self, z: torch.Tensor) -> torch.Tensor:
         """tanh on both networks' outputs."""

@@ -70,7 +70,7 @@ class DCMH(AlternatingHashing):
     departs from :meth:`paper` as follows, and why: a :class:`~hashnotes.nets.SmallCNN` (width 16) instead
     of CNN-F (32/64 px images, no pretrained weights); a text MLP 512 with PyTorch's default init; both
     networks end in a per-bit ``BatchNorm1d`` without affine parameters (``output_norm``); 60 epochs, batch
-    64; Adam with a log-spaced lr 2e-3 -> 2e-4, no weight decay. From a random init the outputs are ~0.05,
+    64, validation every 5 epochs; Adam with a log-spaced lr 2e-3 -> 2e-4, no weight decay. From a random init the outputs are ~0.05,
     the likelihood gradient of one modality is proportional to the other's outputs, so training sits at the
     saddle ``F = G = 0`` while quantization and the (stale-buffer) balance term shrink the outputs; on the
     toy data DCMH then collapses to one code for every item (measured: log-likelihood stuck at
@@ -94,7 +94,7 @@ class DCMH(AlternatingHashing):
     name = "dcmh"
     small_settings = dict(epochs=60, batch_size=64, image_net="small", image_size=None, small_width=16,
                           text_hidden=(512,), text_init_std=None, output_norm=True, optimizer="adam",
-                          weight_decay=0.0, lr_image=2e-3, lr_text=2e-3, lr_end_ratio=0.1)
+                          weight_decay=0.0, lr_image=2e-3, lr_text=2e-3, lr_end_ratio=0.1, eval_every=5)
 
     def batch_loss(self, modality, idx, out, state):
         """Eq. (2) restricted to the batch rows: NLL against all buffer columns of the other modality, the

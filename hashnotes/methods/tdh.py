@@ -220,7 +220,7 @@ class TDH(AlternatingHashing):
     gamma and eta keep their meaning); the graph term acts through the B-step.
 
     ``TDH.small()`` (a CPU preset for the toy data, about 45 CPU seconds for 1,000 training pairs, 12 epochs):
-    SmallCNN (width 32), text MLP 512 with PyTorch's init, no dropout, Adam with lr 1e-3 -> 1e-4, batch 64.
+    SmallCNN (width 32), text MLP 512 with PyTorch's init, no dropout, Adam with lr 1e-3 -> 1e-4, batch 64, validation every 4 epochs.
     It departs from :meth:`paper` in two more ways, and why:
 
     * gamma, eta, beta = 1, 0.01, 0.01 instead of 100, 50, 1 (beta/gamma = 0.01 kept). With the paper's
@@ -236,7 +236,7 @@ class TDH(AlternatingHashing):
     small_settings = dict(epochs=12, batch_size=64, image_net="small", image_size=None, small_width=32,
                           text_hidden=(512,), text_init_std=None, optimizer="adam", weight_decay=0.0,
                           lr_image=1e-3, lr_text=1e-3, lr_end_ratio=0.1, dropout=0.0, gamma=1.0, eta=0.01,
-                          beta=0.01, buffer_init="randn")
+                          beta=0.01, buffer_init="randn", eval_every=4)
 
     def prepare_state(self, train, state) -> None:
         """Factor ``2I + (beta/gamma) L`` once (dense, ``8 n^2`` bytes in float64), set up the miner and the
