@@ -55,6 +55,27 @@ def _check_curves(curves, name="curves"):
         raise ValueError(f"{name}: expected a non-empty dict {{label: curve}}, got {type(curves).__name__}")
 
 
+def _curve_plot(curves: Mapping, x: str, y: str, xlabel: str, ylabel: str, ax, title, xlim=None):
+    """One line per entry of ``curves`` (each with ``x`` and ``y`` arrays), shared axes styling."""
+    _check_curves(curves)
+    ax = _new_ax(ax)
+    for label, curve in curves.items():
+        xs, ys = _curve_arrays(curve, (x, y))
+        if xs.shape != ys.shape:
+            raise ValueError(f"curves[{label!r}]: {x} {xs.shape} and {y} {ys.shape} differ")
+        ax.plot(xs, ys, marker="o", ms=3, label=str(label))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if xlim is not None:
+        ax.set_xlim(*xlim)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def pr_curves(curves: Mapping, ax=None, title: str | None = None):
     """Precision-recall curves of hash lookup (one line per entry).
 
@@ -69,22 +90,7 @@ def pr_curves(curves: Mapping, ax=None, title: str | None = None):
     -------
     matplotlib.axes.Axes
     """
-    _check_curves(curves)
-    ax = _new_ax(ax)
-    for label, curve in curves.items():
-        recall, precision = _curve_arrays(curve, ("recall", "precision"))
-        if recall.shape != precision.shape:
-            raise ValueError(f"curves[{label!r}]: recall {recall.shape} and precision {precision.shape} differ")
-        ax.plot(recall, precision, marker="o", ms=3, label=str(label))
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.set_xlim(-0.02, 1.02)
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title)
-    return ax
+    return _curve_plot(curves, "recall", "precision", "recall", "precision", ax, title, xlim=(-0.02, 1.02))
 
 
 def precision_radius_curve(curves: Mapping, ax=None, title: str | None = None, ylabel: str = "precision"):
@@ -99,21 +105,7 @@ def precision_radius_curve(curves: Mapping, ax=None, title: str | None = None, y
     -------
     matplotlib.axes.Axes
     """
-    _check_curves(curves)
-    ax = _new_ax(ax)
-    for label, curve in curves.items():
-        radius, precision = _curve_arrays(curve, ("radius", "precision"))
-        if radius.shape != precision.shape:
-            raise ValueError(f"curves[{label!r}]: radius {radius.shape} and precision {precision.shape} differ")
-        ax.plot(radius, precision, marker="o", ms=3, label=str(label))
-    ax.set_xlabel("Hamming radius r")
-    ax.set_ylabel(ylabel)
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title)
-    return ax
+    return _curve_plot(curves, "radius", "precision", "Hamming radius r", ylabel, ax, title)
 
 
 def training_curves(history: Sequence[Mapping], keys: Sequence[str] | None = None, ncols: int = 3):

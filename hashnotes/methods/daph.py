@@ -92,12 +92,10 @@ class DAPHConfig(DeepConfig):
     text_hidden: tuple = (4096,)
     text_init_std: float | None = 0.3
     dropout: float = 0.2
-    # stage 2: optimiser
-    optimizer: str = "sgd"
+    # stage 2: optimiser (plain SGD at a constant rate, DeepConfig's defaults)
     lr_image: float = 5e-3
     lr_text: float = 5e-3
     weight_decay: float = 1e-5
-    lr_schedule: str = "constant"
     # the softmax ratios of both stages, and stage 2's terms
     gamma: float = 20.0
     sigma: float = 0.2
