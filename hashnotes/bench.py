@@ -143,3 +143,67 @@ def summary(rows, keys=("map_i2t", "map_t2i")) -> dict:
             v = np.array([r[key] for r in rs], dtype=np.float64)
             out[k][key] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v))
     return out
+
+
+# --------------------------------------------------------------------------------------------- the claims
+# Each claim a paper makes that a benchmark on a reduced setting can test: (name, source, kind, args).
+CLAIMS = (
+    ("DCMH above CCA", "DCMH (Jiang & Li 2017), Table 3", "above", ("dcmh", "cca", "map")),
+    ("DCMH's mAP does not fall as the code grows", "DCMH (Jiang & Li 2017), Table 3", "not_falling", ("dcmh", "map")),
+    ("the Cauchy likelihood raises precision within radius 2 over the sigmoid", "Tian et al. 2021",
+     "above", ("cdhcr", "dcmh", "p_at_r2")),
+    ("TDH above DCMH", "TDH (Deng et al. 2018)", "above", ("tdh", "dcmh", "map")),
+    ("DAPH above DCMH", "DAPH (Tu et al. 2023)", "above", ("daph", "dcmh", "map")),
+    ("DAPH above TDH", "DAPH (Tu et al. 2023)", "above", ("daph", "tdh", "map")),
+    ("UGACH above CCA without labels", "UGACH (Zhang et al. 2018)", "above", ("ugach", "cca", "map")),
+)
+
+
+def _stats(rows, data, method, bits, key):
+    v = np.array([r[key] for r in rows if r["data"] == data and r["method"] == method and int(r["bits"]) == bits])
+    if len(v) == 0:
+        return None
+    return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else 0.0), len(v)
+
+
+def claim_checks(rows, data: str) -> list[dict]:
+    """Each claim of :data:`CLAIMS` checked on the rows of track ``data``, every bit length, both directions.
+
+    ``above`` (a over b) holds at a bit length and direction when the mean difference exceeds the sum of the
+    two standard deviations over seeds; ``not_falling`` holds when each longer code's mean is at least the
+    shorter one's minus their summed deviations. A claim is "held" when it holds everywhere, "not held"
+    when it fails everywhere it can be tested, "partly" otherwise, and "not testable" when a method is
+    missing from the rows. Each entry lists the per-(bits, direction) numbers behind the verdict.
+    """
+    bits_list = sorted({int(r["bits"]) for r in rows if r["data"] == data})
+    out = []
+    for name, source, kind, args in CLAIMS:
+        checks = []
+        for d in ("i2t", "t2i"):
+            if kind == "above":
+                a, b, metric = args
+                for bits in bits_list:
+                    sa, sb = _stats(rows, data, a, bits, f"{metric}_{d}"), _stats(rows, data, b, bits, f"{metric}_{d}")
+                    if sa is None or sb is None:
+                        continue
+                    diff, spread = sa[0] - sb[0], sa[1] + sb[1]
+                    checks.append({"bits": bits, "direction": d, "a": sa, "b": sb, "margin": diff,
+                                   "spread": spread, "holds": diff > spread})
+            else:
+                m, metric = args
+                series = [(bits, _stats(rows, data, m, bits, f"{metric}_{d}")) for bits in bits_list]
+                series = [(bits, s) for bits, s in series if s is not None]
+                for (b0, s0), (b1, s1) in zip(series, series[1:]):
+                    diff, spread = s1[0] - s0[0], s0[1] + s1[1]
+                    checks.append({"bits": (b0, b1), "direction": d, "a": s1, "b": s0, "margin": diff,
+                                   "spread": spread, "holds": diff >= -spread})
+        if not checks:
+            verdict = "not testable"
+        elif all(c["holds"] for c in checks):
+            verdict = "held"
+        elif not any(c["holds"] for c in checks):
+            verdict = "not held"
+        else:
+            verdict = "partly"
+        out.append({"claim": name, "source": source, "data": data, "verdict": verdict, "checks": checks})
+    return out

@@ -75,3 +75,29 @@ def test_read_rows_tolerates_only_a_truncated_last_line(tmp_path):
     p.write_text('{"a": 1}\nnot json\n{"a": 2}\n')
     with pytest.raises(ValueError, match="line 2 is not JSON"):
         bench.read_rows(p)
+
+
+def _row(data, method, bits, seed, m_i2t, m_t2i, p=0.0):
+    return {"data": data, "method": method, "bits": bits, "seed": seed, "map_i2t": m_i2t, "map_t2i": m_t2i,
+            "p_at_r2_i2t": p, "p_at_r2_t2i": p}
+
+
+def test_claim_checks_verdicts_from_means_and_spreads():
+    rows = []
+    for seed, jitter in enumerate((-0.01, 0.0, 0.01)):
+        for bits, base in ((16, 0.70), (32, 0.72), (64, 0.60)):
+            rows.append(_row("toy", "dcmh", bits, seed, base + jitter, base + 0.01 + jitter, p=0.1))
+            rows.append(_row("toy", "cca", bits, seed, 0.50 + jitter, 0.50 + jitter))
+            rows.append(_row("toy", "tdh", bits, seed, base - 0.05 + jitter, base + 0.05 + jitter))
+            rows.append(_row("toy", "cdhcr", bits, seed, 0.6, 0.6, p=0.5 if bits > 16 else 0.05))
+    checks = {c["claim"]: c for c in bench.claim_checks(rows, "toy")}
+    assert checks["DCMH above CCA"]["verdict"] == "held"
+    assert len(checks["DCMH above CCA"]["checks"]) == 6  # 3 lengths x 2 directions
+    falling = checks["DCMH's mAP does not fall as the code grows"]
+    assert falling["verdict"] == "partly"  # 16 -> 32 rises, 32 -> 64 falls by more than the spread
+    assert [c["holds"] for c in falling["checks"] if c["direction"] == "i2t"] == [True, False]
+    assert checks["TDH above DCMH"]["verdict"] == "partly"  # below for I->T, above for T->I
+    assert checks["the Cauchy likelihood raises precision within radius 2 over the sigmoid"]["verdict"] == "partly"
+    assert checks["UGACH above CCA without labels"]["verdict"] == "not testable"
+    c = checks["DCMH above CCA"]["checks"][0]
+    assert c["margin"] == pytest.approx(0.20) and c["spread"] == pytest.approx(0.02)
