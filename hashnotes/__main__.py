@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--save-dir", default=None, help="save each trained model here as METHOD-BITS.pt")
     t.add_argument("--progress", action="store_true", help="show progress bars (stderr)")
     t.add_argument("--json", action="store_true", help="print one JSON object per (method, bits) line")
+    from . import index  # the `index` command (faiss); its parser and logic live in hashnotes/index.py
+    index.add_parser(sub)
     return p
 
 
@@ -124,6 +126,9 @@ def main(argv=None) -> int:
     try:
         if args.command == "train":
             run(args)
+        elif args.command == "index":
+            from . import index
+            return index.run(args)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
