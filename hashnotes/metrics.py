@@ -176,46 +176,32 @@ def _stable_chunk(qp, dp, ql, dl, q1, d1, l1, e1, c, k, want_ap, ap, n_rel, ks, 
             if rs == 0:
                 ap[i] = 0.0
                 continue
+        if want_ap and k >= nd:  # AP@all, the common case: every item is inside, the blocks go in step
             a0 = a1 = a2 = a3 = 0.0
-            n0 = n1 = n2 = n3 = 0
-            # branch-free: relevance and "inside the top k" are hard to predict
-            if k >= nd:  # AP@all: every item is inside
-                for j in range(q):
-                    a0 += _rank_step(cnt, 0, np.int64(b0[j]))
-                    a1 += _rank_step(cnt, 1, np.int64(b1[j]))
-                    a2 += _rank_step(cnt, 2, np.int64(b2[j]))
-                    a3 += _rank_step(cnt, 3, np.int64(b3[j]))
-                for j in range(q, b3.shape[0]):
-                    a3 += _rank_step(cnt, 3, np.int64(b3[j]))
-                n0 = rs
-            else:
-                for j in range(q):
-                    x, t, _ = _rank_step_k(cnt, 0, np.int64(b0[j]), k)
-                    a0 += x
-                    n0 += t
-                    x, t, _ = _rank_step_k(cnt, 1, np.int64(b1[j]), k)
-                    a1 += x
-                    n1 += t
-                    x, t, _ = _rank_step_k(cnt, 2, np.int64(b2[j]), k)
-                    a2 += x
-                    n2 += t
-                    x, t, _ = _rank_step_k(cnt, 3, np.int64(b3[j]), k)
-                    a3 += x
-                    n3 += t
-                for j in range(q, b3.shape[0]):
-                    x, t, _ = _rank_step_k(cnt, 3, np.int64(b3[j]), k)
-                    a3 += x
-                    n3 += t
-            n_in = n0 + n1 + n2 + n3
-            ap[i] = (a0 + a1 + a2 + a3) / n_in if n_in > 0 else 0.0
+            for j in range(q):  # branch-free: relevance is hard to predict
+                a0 += _rank_step(cnt, 0, np.int64(b0[j]))
+                a1 += _rank_step(cnt, 1, np.int64(b1[j]))
+                a2 += _rank_step(cnt, 2, np.int64(b2[j]))
+                a3 += _rank_step(cnt, 3, np.int64(b3[j]))
+            for j in range(q, b3.shape[0]):
+                a3 += _rank_step(cnt, 3, np.int64(b3[j]))
+            ap[i] = (a0 + a1 + a2 + a3) / rs
+            continue
+        # a cut at k: block after block
+        mark[:] = 0
+        acc = 0.0
+        n_in = 0
+        for b in range(4):
+            blk = buf[b * q:] if b == 3 else buf[b * q:(b + 1) * q]
+            for j in range(blk.shape[0]):
+                x, t, p = _rank_step_k(cnt, b, np.int64(blk[j]), k)
+                acc += x
+                n_in += t
+                if not want_ap and t:
+                    mark[p] = 1
+        if want_ap:
+            ap[i] = acc / n_in if n_in > 0 else 0.0
         else:
-            mark[:] = 0
-            for b in range(4):
-                blk = buf[b * q:] if b == 3 else buf[b * q:(b + 1) * q]
-                for j in range(blk.shape[0]):
-                    _, t, p = _rank_step_k(cnt, b, np.int64(blk[j]), k)
-                    if t:
-                        mark[p] = 1
             run = 0
             mm = 0
             for p in range(k):
