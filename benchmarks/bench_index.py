@@ -116,7 +116,8 @@ def main(argv=None):
     ap.add_argument("--centres", type=int, default=10_000)
     ap.add_argument("--flip", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--nlist", type=int, default=None, help="IVF lists (default: hashnotes.index.default_nlist)")
+    ap.add_argument("--nlist", type=int, default=None,
+                    help="IVF lists (default: hashnotes.index.default_nlist of the collection size, 4,096 here)")
     ap.add_argument("--nprobe", type=int, nargs="+", default=[1, 4, 16, 64, 256])
     ap.add_argument("--ef-search", type=int, nargs="+", default=[64, 128, 256, 512])
     ap.add_argument("--hnsw-m", type=int, default=16)
@@ -129,6 +130,7 @@ def main(argv=None):
     import faiss
 
     import hashnotes
+    from hashnotes.index import default_nlist
 
     print(f"hashnotes {hashnotes.__version__}, faiss {faiss.__version__}, 1 faiss thread, os.cpu_count() "
           f"{os.cpu_count()}; {BITS}-bit codes around {args.centres:,} centres, flip {args.flip}; "
@@ -141,7 +143,8 @@ def main(argv=None):
         exact_d, exact_i = flat["rows"][0]["distances"], flat["rows"][0]["indices"]
         kth = exact_d[:, -1:]
         results = [flat]
-        results.append(run_one(dict(common, kind="ivf", build={"nlist": args.nlist},
+        nlist = args.nlist or default_nlist(n)  # of the whole collection (the first batch added trains it)
+        results.append(run_one(dict(common, kind="ivf", build={"nlist": nlist},
                                     sweep=[("nprobe", v) for v in args.nprobe])))
         if n <= args.hnsw_max:
             results.append(run_one(dict(common, kind="hnsw", build={"hnsw_m": args.hnsw_m},

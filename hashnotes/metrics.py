@@ -59,22 +59,51 @@ def _shares(ql, i, dl, j):
     return 0
 
 
+_GROUP = 4  # queries whose keys one pass over the database writes
+
+
+@numba.njit(cache=True)
+def _query_groups(ch, nq, n_chunks):
+    """Queries ch, ch + n_chunks, ... in groups of 4: (groups (G, 4) int64, sizes (G,) int64); a last, short
+    group is padded by repeating its last query."""
+    mine = np.arange(ch, nq, n_chunks)
+    n_groups = (mine.shape[0] + _GROUP - 1) // _GROUP
+    groups = np.empty((n_groups, _GROUP), dtype=np.int64)
+    sizes = np.empty(n_groups, dtype=np.int64)
+    for g in range(n_groups):
+        sizes[g] = min(_GROUP, mine.shape[0] - g * _GROUP)
+        for t in range(_GROUP):
+            groups[g, t] = mine[g * _GROUP + min(t, sizes[g] - 1)]
+    return groups, sizes
+
+
 @numba.njit(cache=True, nogil=True)
-def _fill_keys(qp, dp, ql, dl, q1, d1, l1, e1, i, buf):
-    """buf[j] = 2 * d_H(query i, item j) + [item j is relevant to query i], for every database item j.
+def _fill_keys(qp, dp, ql, dl, q1, d1, l1, e1, rows, n_rows, bufs):
+    """bufs[t, j] = 2 * d_H(query rows[t], item j) + [item j is relevant to it], for the 4 queries of a group
+    and every database item j.
 
     XOR + popcount for the distance, AND of the label words for relevance. When codes and labels fit one
-    64-bit word each, ``q1, d1, l1, e1`` are those words as contiguous 1-D arrays (else empty): that loop
-    has no inner loop over words and LLVM vectorises it (popcount on SIMD lanes)."""
-    nd = buf.shape[0]
+    64-bit word each, ``q1, d1, l1, e1`` are those words as contiguous 1-D arrays (else empty): then one pass
+    over the database serves the four queries (a quarter of the memory traffic once the database outgrows the
+    cache), and the loop, with no inner loop over words, is vectorised (popcount on SIMD lanes)."""
+    nd = bufs.shape[1]
     if d1.shape[0] == nd:
-        q0 = q1[i]
-        l0 = l1[i]
+        a0, a1, a2, a3 = q1[rows[0]], q1[rows[1]], q1[rows[2]], q1[rows[3]]
+        c0, c1, c2, c3 = l1[rows[0]], l1[rows[1]], l1[rows[2]], l1[rows[3]]
+        B0, B1, B2, B3 = bufs[0], bufs[1], bufs[2], bufs[3]
         for j in range(nd):  # int64 throughout: uint64 mixed with int64 would compute in float64
-            buf[j] = 2 * np.int64(_ctpop64(q0 ^ d1[j])) + np.int64((l0 & e1[j]) != 0)
+            x = d1[j]
+            y = e1[j]
+            B0[j] = 2 * np.int64(_ctpop64(a0 ^ x)) + np.int64((c0 & y) != 0)
+            B1[j] = 2 * np.int64(_ctpop64(a1 ^ x)) + np.int64((c1 & y) != 0)
+            B2[j] = 2 * np.int64(_ctpop64(a2 ^ x)) + np.int64((c2 & y) != 0)
+            B3[j] = 2 * np.int64(_ctpop64(a3 ^ x)) + np.int64((c3 & y) != 0)
     else:
-        for j in range(nd):
-            buf[j] = 2 * np.int64(_hamming_row(qp, i, dp, j)) + np.int64(_shares(ql, i, dl, j))
+        for t in range(n_rows):
+            i = rows[t]
+            B = bufs[t]
+            for j in range(nd):
+                B[j] = 2 * np.int64(_hamming_row(qp, i, dp, j)) + np.int64(_shares(ql, i, dl, j))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -99,21 +128,24 @@ def _block_histograms(buf, h):
 def _counts_chunk(qp, dp, ql, dl, q1, d1, l1, e1, cnt, rel, buf, ch, n_chunks):
     """Queries ch, ch + n_chunks, ...: cnt[i, d] = #database items at distance d from query i,
     rel[i, d] = how many of them are relevant."""
-    buf = np.empty_like(buf)  # each worker its own
+    bufs = np.empty((_GROUP, buf.shape[0]), dtype=buf.dtype)  # each worker its own
     h = np.empty((4, 2 * cnt.shape[1]), dtype=np.int64)
-    for i in range(ch, qp.shape[0], n_chunks):
-        _fill_keys(qp, dp, ql, dl, q1, d1, l1, e1, i, buf)
-        _block_histograms(buf, h)
-        for d in range(cnt.shape[1]):
-            r = h[0, 2 * d + 1] + h[1, 2 * d + 1] + h[2, 2 * d + 1] + h[3, 2 * d + 1]
-            cnt[i, d] = h[0, 2 * d] + h[1, 2 * d] + h[2, 2 * d] + h[3, 2 * d] + r
-            rel[i, d] = r
+    groups, sizes = _query_groups(ch, qp.shape[0], n_chunks)
+    for g in range(groups.shape[0]):
+        _fill_keys(qp, dp, ql, dl, q1, d1, l1, e1, groups[g], sizes[g], bufs)
+        for t in range(sizes[g]):
+            i = groups[g, t]
+            _block_histograms(bufs[t], h)
+            for d in range(cnt.shape[1]):
+                r = h[0, 2 * d + 1] + h[1, 2 * d + 1] + h[2, 2 * d + 1] + h[3, 2 * d + 1]
+                cnt[i, d] = h[0, 2 * d] + h[1, 2 * d] + h[2, 2 * d] + h[3, 2 * d] + r
+                rel[i, d] = r
 
 
 _ONE = np.int64(1) << 32  # one more item ranked before (the high half of a rank counter)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _rank_step(cnt, b, key):
     """One item of block b with the given key, in index order: advance the rank counter of (b, its distance)
     and return its term of the AP sum, rel_rank / rank (0 for an irrelevant item). A counter holds
@@ -128,14 +160,13 @@ def _rank_step(cnt, b, key):
 
 @numba.njit(cache=True, inline="always")
 def _rank_step_k(cnt, b, key, k):
-    """:func:`_rank_step` for a ranking cut at k: (its term of the AP@k sum, 1 if it is a relevant item
-    inside the top k, else 0, its rank - 1)."""
+    """:func:`_rank_step` for a ranking cut at k: (1 if the item is relevant and inside the top k else 0, its
+    rank - 1, its rank among the relevant items)."""
     v = cnt[b, key >> 1]
     r = key & 1
     cnt[b, key >> 1] = v + _ONE + r
     p = v >> 32
-    inside = r * np.int64(p < k)
-    return (inside * (v & 0xFFFFFFFF)) / (p + 1.0), inside, p
+    return r * np.int64(p < k), p, v & 0xFFFFFFFF
 
 
 @numba.njit(cache=True, nogil=True)
@@ -152,63 +183,72 @@ def _stable_chunk(qp, dp, ql, dl, q1, d1, l1, e1, c, k, want_ap, ap, n_rel, ks, 
     at the first two sums (from the counts) and increments it item by item, and likewise for the relevant
     items; the four blocks are walked in step, so their counters form independent chains.
     """
-    nq = qp.shape[0]
     nd = dp.shape[0]
-    buf = np.empty_like(buf)  # each worker its own
+    bufs = np.empty((_GROUP, nd), dtype=buf.dtype)  # each worker its own
     q = nd // 4
-    b0, b1, b2, b3 = buf[:q], buf[q:2 * q], buf[2 * q:3 * q], buf[3 * q:]
     h = np.empty((4, 2 * (c + 1)), dtype=np.int64)
     cnt = np.empty((4, c + 1), dtype=np.int64)
     mark = np.zeros(0 if want_ap else k, dtype=np.uint8)
-    for i in range(ch, nq, n_chunks):
-        _fill_keys(qp, dp, ql, dl, q1, d1, l1, e1, i, buf)
-        _block_histograms(buf, h)
-        s = 0
-        rs = 0
-        for d in range(c + 1):
-            for b in range(4):
-                cnt[b, d] = (s << 32) | (rs + 1)
-                r = h[b, 2 * d + 1]
-                s += h[b, 2 * d] + r
-                rs += r
-        if want_ap:
-            n_rel[i] = rs
-            if rs == 0:
-                ap[i] = 0.0
-                continue
-        if want_ap and k >= nd:  # AP@all, the common case: every item is inside, the blocks go in step
-            a0 = a1 = a2 = a3 = 0.0
-            for j in range(q):  # branch-free: relevance is hard to predict
-                a0 += _rank_step(cnt, 0, np.int64(b0[j]))
-                a1 += _rank_step(cnt, 1, np.int64(b1[j]))
-                a2 += _rank_step(cnt, 2, np.int64(b2[j]))
-                a3 += _rank_step(cnt, 3, np.int64(b3[j]))
-            for j in range(q, b3.shape[0]):
-                a3 += _rank_step(cnt, 3, np.int64(b3[j]))
-            ap[i] = (a0 + a1 + a2 + a3) / rs
-            continue
-        # a cut at k: block after block
-        mark[:] = 0
-        acc = 0.0
-        n_in = 0
+    groups, sizes = _query_groups(ch, qp.shape[0], n_chunks)
+    for g in range(groups.shape[0]):
+        _fill_keys(qp, dp, ql, dl, q1, d1, l1, e1, groups[g], sizes[g], bufs)
+        for t in range(sizes[g]):
+            _stable_one(bufs[t], groups[g, t], q, c, k, want_ap, h, cnt, mark, ap, n_rel, ks, topk_hits)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # no zero-division checks: ranks are >= 1
+def _stable_one(buf, i, q, c, k, want_ap, h, cnt, mark, ap, n_rel, ks, topk_hits):
+    """The stable ranking of query i from its keys buf (see :func:`_stable_chunk`)."""
+    nd = buf.shape[0]
+    b0, b1, b2, b3 = buf[:q], buf[q:2 * q], buf[2 * q:3 * q], buf[3 * q:]
+    _block_histograms(buf, h)
+    s = 0
+    rs = 0
+    for d in range(c + 1):
         for b in range(4):
-            blk = buf[b * q:] if b == 3 else buf[b * q:(b + 1) * q]
-            for j in range(blk.shape[0]):
-                x, t, p = _rank_step_k(cnt, b, np.int64(blk[j]), k)
-                acc += x
+            cnt[b, d] = (s << 32) | (rs + 1)
+            r = h[b, 2 * d + 1]
+            s += h[b, 2 * d] + r
+            rs += r
+    if want_ap:
+        n_rel[i] = rs
+        if rs == 0:
+            ap[i] = 0.0
+            return
+    if want_ap and k >= nd:  # AP@all, the common case: every item is inside, the blocks go in step
+        a0 = a1 = a2 = a3 = 0.0
+        for j in range(q):  # branch-free: relevance is hard to predict
+            a0 += _rank_step(cnt, 0, np.int64(b0[j]))
+            a1 += _rank_step(cnt, 1, np.int64(b1[j]))
+            a2 += _rank_step(cnt, 2, np.int64(b2[j]))
+            a3 += _rank_step(cnt, 3, np.int64(b3[j]))
+        for j in range(q, b3.shape[0]):
+            a3 += _rank_step(cnt, 3, np.int64(b3[j]))
+        ap[i] = (a0 + a1 + a2 + a3) / rs
+        return
+    # a cut at k: block after block
+    mark[:] = 0
+    acc = 0.0
+    n_in = 0
+    for b in range(4):
+        blk = buf[b * q:] if b == 3 else buf[b * q:(b + 1) * q]
+        for j in range(blk.shape[0]):
+            t, p, rp = _rank_step_k(cnt, b, np.int64(blk[j]), k)
+            if want_ap:
+                acc += (t * rp) / (p + 1.0)
                 n_in += t
-                if not want_ap and t:
-                    mark[p] = 1
-        if want_ap:
-            ap[i] = acc / n_in if n_in > 0 else 0.0
-        else:
-            run = 0
-            mm = 0
-            for p in range(k):
-                run += mark[p]
-                while mm < ks.shape[0] and ks[mm] == p + 1:
-                    topk_hits[i, mm] = run
-                    mm += 1
+            elif t:
+                mark[p] = 1
+    if want_ap:
+        ap[i] = acc / n_in if n_in > 0 else 0.0
+    else:
+        run = 0
+        mm = 0
+        for p in range(k):
+            run += mark[p]
+            while mm < ks.shape[0] and ks[mm] == p + 1:
+                topk_hits[i, mm] = run
+                mm += 1
 
 
 @numba.njit(cache=True)
