@@ -23,7 +23,7 @@ there in chunks of 500,000 codes from a seeded generator, identically in every p
     .venv/bin/python benchmarks/bench_index.py                   # 1M and 10M (about 15 minutes)
     .venv/bin/python benchmarks/bench_index.py --sizes 1000000    # 1M only
     .venv/bin/python benchmarks/bench_index.py --quick            # 100k, a smoke run
-    .venv/bin/python benchmarks/bench_index.py --hnsw-max 10000000  # HNSW at 10M too (about 20 min more)
+    .venv/bin/python benchmarks/bench_index.py --sizes 10000000 --kinds hnsw --hnsw-max 10000000  # HNSW at 10M
 """
 from __future__ import annotations
 
@@ -123,6 +123,8 @@ def main(argv=None):
     ap.add_argument("--hnsw-m", type=int, default=16)
     ap.add_argument("--hnsw-max", type=int, default=1_000_000,
                     help="build HNSW only up to this many codes (its single-thread build is slow)")
+    ap.add_argument("--kinds", nargs="+", default=["ivf", "hnsw"], choices=["ivf", "hnsw"],
+                    help="approximate indexes to build (the exact flat index is always built: it is the reference)")
     ap.add_argument("--repeats", type=int, default=3, help="searches per setting (the fastest is reported)")
     ap.add_argument("--json-out", default=None, help="write every row to this JSON file (for the book's figure)")
     args = ap.parse_args(argv)
@@ -144,9 +146,12 @@ def main(argv=None):
         kth = exact_d[:, -1:]
         results = [flat]
         nlist = args.nlist or default_nlist(n)  # of the whole collection (the first batch added trains it)
-        results.append(run_one(dict(common, kind="ivf", build={"nlist": nlist},
-                                    sweep=[("nprobe", v) for v in args.nprobe])))
-        if n <= args.hnsw_max:
+        if "ivf" in args.kinds:
+            results.append(run_one(dict(common, kind="ivf", build={"nlist": nlist},
+                                        sweep=[("nprobe", v) for v in args.nprobe])))
+        if "hnsw" not in args.kinds:
+            pass
+        elif n <= args.hnsw_max:
             results.append(run_one(dict(common, kind="hnsw", build={"hnsw_m": args.hnsw_m},
                                         sweep=[("ef_search", v) for v in args.ef_search])))
         else:
