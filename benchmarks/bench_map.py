@@ -9,7 +9,16 @@ otherwise random labels with the same statistics. Codes are label-correlated ran
 irrelevant items, as trained codes do. The reference is what most research code does: per query,
 numpy distances ``(c - B q) / 2``, ``np.argsort(kind="stable")``, cumulative-sum precision. A second,
 "tuned numpy" baseline packs the codes, uses ``np.bitwise_count`` and sorts int16 distances (radix sort).
-Both references are single-threaded Python loops over queries; hashnotes uses all numba threads.
+Both references are single-threaded Python loops over queries; hashnotes uses its worker threads
+(``hashnotes.threads.get_num_threads()``: 2 here).
+
+The hardware floor. The last table times, in the same process and interleaved with hashnotes' metrics, the
+least any exact metric must do: one fused pass over the same query-database pairs (numba, the same thread
+pool as hashnotes) that XORs and popcounts the packed codes, ANDs the packed labels and adds each pair to a
+per-query histogram of (distance, relevance) -- on words packed beforehand, so validation and packing are
+charged to hashnotes only. Each metric's time is printed as a multiple of that pass; every round times all of
+them, and the medians over rounds are reported (the machine is shared, so single timings are noisy).
+Goals: stable mAP within 3x of the floor, tie-averaged mAP within 1.5x.
 """
 from __future__ import annotations
 
@@ -22,10 +31,49 @@ import tempfile
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 
 import hashnotes
-from hashnotes import metrics
+from hashnotes import metrics, threads
+from hashnotes.codes import _ctpop64, _pack01, _run_chunked
+
+
+@numba.njit(cache=True, nogil=True)
+def _floor_chunk(q, d, ql, dl, out, ch, n_chunks):
+    """The floor: for queries ch, ch + n_chunks, ...: out[i, 2 dist + rel] += 1 over every database item
+    (one 64-bit word of code and of labels each; four interleaved histograms break the increment chains)."""
+    nbins = out.shape[1]
+    h = np.zeros((4, nbins), dtype=np.int32)
+    nd = d.shape[0]
+    n4 = nd - nd % 4
+    for i in range(ch, q.shape[0], n_chunks):
+        h[:] = 0
+        a = q[i]
+        la = ql[i]
+        for j in range(0, n4, 4):
+            h[0, 2 * _ctpop64(a ^ d[j]) + ((la & dl[j]) != 0)] += 1
+            h[1, 2 * _ctpop64(a ^ d[j + 1]) + ((la & dl[j + 1]) != 0)] += 1
+            h[2, 2 * _ctpop64(a ^ d[j + 2]) + ((la & dl[j + 2]) != 0)] += 1
+            h[3, 2 * _ctpop64(a ^ d[j + 3]) + ((la & dl[j + 3]) != 0)] += 1
+        for j in range(n4, nd):
+            h[0, 2 * _ctpop64(a ^ d[j]) + ((la & dl[j]) != 0)] += 1
+        for b in range(nbins):
+            out[i, b] = h[0, b] + h[1, b] + h[2, b] + h[3, b]
+
+
+def fused_floor(qB, dB, qL, dL):
+    """A function that runs the floor pass on words packed once, here (64-bit codes, at most 64 labels)."""
+    words = [np.ascontiguousarray(_pack01(x)[:, 0]) for x in (qB > 0, dB > 0, qL != 0, dL != 0)]
+    if qB.shape[1] > 64 or qL.shape[1] > 64:
+        raise ValueError("the floor kernel takes codes and labels of one 64-bit word each")
+    out = np.zeros((qB.shape[0], 2 * (qB.shape[1] + 1)), dtype=np.int64)
+
+    def run():
+        _run_chunked(_floor_chunk, len(words[0]), len(words[1]), *words, out)
+        return out
+
+    return run
 
 
 def _peak_rss_mb() -> float:
@@ -121,19 +169,54 @@ def cold_compile_seconds() -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def floor_table(rng, lall, sizes, rounds: int, bits: int = 64) -> list[dict]:
+    """hashnotes' metric times as multiples of the fused floor pass, medians over interleaved rounds."""
+    print(f"\nMultiples of the fused floor (XOR + popcount + label AND + per-query histogram), {bits} bits, "
+          f"{threads.get_num_threads()} worker threads; median over {rounds} rounds")
+    print(f"| queries x database | floor ms | stable mAP ms (x) | tie-averaged mAP ms (x) | PR curve ms (x) "
+          f"| precision@radius 2 ms (x) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    out = []
+    for n_q, n_d in sizes:
+        W = rng.standard_normal((24, bits)).astype(np.float32)
+        L = make_labels(n_q + n_d, rng, lall)
+        qL, dL = L[:n_q], L[n_q:]
+        qB, dB = make_codes(qL, bits, rng, W), make_codes(dL, bits, rng, W)
+        floor = fused_floor(qB, dB, qL, dL)
+        fns = {"floor": floor,
+               "stable": lambda: metrics.mean_average_precision(qB, dB, qL, dL),
+               "average": lambda: metrics.mean_average_precision(qB, dB, qL, dL, ties="average"),
+               "pr": lambda: metrics.pr_curve(qB, dB, qL, dL),
+               "radius": lambda: metrics.precision_at_radius(qB, dB, qL, dL, radius=2)}
+        counts = floor()
+        cnt, rel = metrics.distance_counts(qB, dB, qL, dL)  # the floor computes the same histogram
+        assert np.array_equal(counts[:, 1::2], rel) and np.array_equal(counts[:, ::2] + counts[:, 1::2], cnt)
+        times = {name: [] for name in fns}
+        for _ in range(rounds):
+            for name, fn in fns.items():
+                times[name].append(timed(fn)[1])
+        t = {name: np.array(v) for name, v in times.items()}
+        ratio = {name: float(np.median(v / t["floor"])) for name, v in t.items()}
+        med = {name: 1e3 * float(np.median(v)) for name, v in t.items()}
+        cells = " | ".join(f"{med[n]:.1f} ({ratio[n]:.2f}x)" for n in ("stable", "average", "pr", "radius"))
+        print(f"| {n_q:,} x {n_d:,} | {med['floor']:.1f} | {cells} |", flush=True)
+        out.append({"size": (n_q, n_d), "ms": med, "ratio": ratio})
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
     ap.add_argument("--nus-ref-queries", type=int, default=100,
                     help="queries on which the reference is timed for the NUS-size run (then extrapolated)")
+    ap.add_argument("--rounds", type=int, default=9, help="rounds of the floor table (medians reported)")
+    ap.add_argument("--floor-only", action="store_true", help="only the table of multiples of the floor")
     args = ap.parse_args(argv)
-
-    import numba
 
     rng = np.random.default_rng(0)
     lall = _real_lall()
     print(f"hashnotes {hashnotes.__version__}, numpy {np.__version__}, numba {numba.__version__}, "
-          f"numba threads {numba.get_num_threads()}, os.cpu_count() {os.cpu_count()}")
+          f"hashnotes worker threads {threads.get_num_threads()}, os.cpu_count() {os.cpu_count()}")
     print("labels:", "real MIRFLICKR-25K LAll" if lall is not None else "random, MIRFLICKR-like (LAll not found)")
 
     # warm-up: load the cached kernels (or compile them) outside the timings; the sizes make the
@@ -153,6 +236,9 @@ def main(argv=None):
 
     nq, nd = (400, 5000) if args.quick else (2000, 18015)
     nq_nus, nd_nus = (300, 40000) if args.quick else (2100, 193734)
+    if args.floor_only:
+        floor_table(rng, lall, [(nq, nd), (nq_nus, nd_nus)], args.rounds)
+        return
 
     rows = []
     header = (f"{'bits':>4} {'queries':>7} {'database':>8} {'hashnotes s':>11} {'1 thread s':>10} {'reference s':>11} "
@@ -166,10 +252,10 @@ def main(argv=None):
         qL, dL = L[:n_q], L[n_q:]
         qB, dB = make_codes(qL, bits, rng, W), make_codes(dL, bits, rng, W)
         ours, t_ours = timed(metrics.average_precision, qB, dB, qL, dL)
-        n_threads = numba.get_num_threads()
-        numba.set_num_threads(1)
+        n_threads = threads.get_num_threads()
+        threads.set_num_threads(1)
         ours1, t_one = timed(metrics.average_precision, qB, dB, qL, dL)
-        numba.set_num_threads(n_threads)
+        threads.set_num_threads(n_threads)
         assert np.array_equal(ours, ours1)
         sub = n_q if ref_q is None else min(ref_q, n_q)
         ref, t_sub = timed(reference_ap, qB[:sub], dB, qL[:sub], dL)
@@ -206,6 +292,7 @@ def main(argv=None):
         for label, fn in tests:
             _, t = timed(fn)
             print(f"{label:<42} {size:>16} {t:>8.3f}")
+    floor_table(rng, lall, [(nq, nd), (nq_nus, nd_nus)], args.rounds)
     print(f"\npeak RSS of the whole process: {_peak_rss_mb():.0f} MB")
     t_cold = cold_compile_seconds()
     print(f"cold start (fresh process, empty numba cache, import + compile + 4 tiny calls): {t_cold:.1f} s")

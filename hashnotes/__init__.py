@@ -22,6 +22,7 @@ _SUBMODULES = (
     "widgets",
     "provenance",
     "threads",
+    "index",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

@@ -102,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--top-r", type=_int_arg(1), default=1000, help="R of mAP@R (default 1000)")
     b.add_argument("--out", required=True, help="folder for results.jsonl and results.csv")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from . import index  # the `index` command (faiss); its parser and logic live in hashnotes/index.py
+    index.add_parser(sub)
     return p
 
 
@@ -319,6 +321,9 @@ def main(argv=None) -> int:
             run(args)
         elif args.command == "bench":
             run_bench(args)
+        elif args.command == "index":
+            from . import index
+            return index.run(args)
     except (FileNotFoundError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

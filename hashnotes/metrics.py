@@ -11,15 +11,17 @@ Conventions (the book's chapter "Evaluation" discusses each):
 * AP@R (``top_k=R``) is normalised by the number of relevant items *within* the top R.
 
 How it is computed: Hamming distances take only ``c + 1`` values, so no comparison sort is needed.
-Codes and labels are packed into 64-bit words; a numba kernel (which releases the GIL, so a thread
-pool runs it over chunks of queries on all cores) makes for each query one pass over the database in
-index order (XOR + popcount for the distance, AND of label words for relevance) that fills
-per-distance counts of retrieved and relevant items. For the stable ranking the same pass records,
-for every relevant item, its distance and how many items of that distance came before it; after the
-pass, prefix sums of the counts turn these records into stable ranks and precisions, in O(N + c) per
-query. The tie-averaged AP, the
-hash-lookup PR curve and precision within a radius need only the per-distance counts. No
-queries x database matrix is ever built.
+Codes and labels are packed into 64-bit words; numba kernels (which release the GIL, so a thread pool
+runs them over chunks of queries on all cores) make, for each query, one vectorised pass over the
+database in index order that writes every item's key ``2 d + rel`` (XOR + popcount for the distance
+``d``, AND of label words for relevance) into a small buffer, and count the keys. The tie-averaged AP,
+the hash-lookup PR curve and precision within a radius need only these per-distance counts. The stable
+ranking takes a second pass: with the database cut into four contiguous blocks and the keys counted per
+block, an item's stable rank is the number of items nearer than it, plus those at its distance in
+earlier blocks, plus those earlier in its own block -- running counters per (block, distance), started
+from the counts, give every relevant item its rank and its rank among the relevant items in O(N + c)
+per query. No queries x database matrix is ever built. ``benchmarks/bench_map.py`` times these passes
+against the least any exact metric must do (one fused pass that histograms every pair).
 """
 from __future__ import annotations
 
@@ -57,135 +59,196 @@ def _shares(ql, i, dl, j):
     return 0
 
 
-@numba.njit(cache=True, inline="always")
-def _fill(qp, dp, ql, dl, i, buf):
-    """buf[j] = 2 * d_H(query i, item j) + [item j is relevant to query i]."""
-    nd = dp.shape[0]
-    if qp.shape[1] == 1 and ql.shape[1] == 1:  # c <= 64 and l <= 64: one word each
-        q0 = qp[i, 0]
-        l0 = ql[i, 0]
-        d0 = dp[:, 0]
-        e0 = dl[:, 0]
-        for j in range(nd):
-            buf[j] = 2 * np.int16(_ctpop64(q0 ^ d0[j])) + np.int16((l0 & e0[j]) != 0)
-    else:
-        for j in range(nd):
-            buf[j] = 2 * _hamming_row(qp, i, dp, j) + _shares(ql, i, dl, j)
+_GROUP = 4  # queries whose keys one pass over the database writes
 
 
-@numba.njit(cache=True, inline="always")
-def _histogram(buf, h, cnt, rel):
-    """Per-distance counts of buf's items (cnt) and of its relevant items (rel).
-
-    Four interleaved sub-histograms h (4, 2 (c+1)) break the store-to-load dependency chain."""
-    nd = buf.shape[0]
-    h[:] = 0
-    n4 = nd - nd % 4
-    for j in range(0, n4, 4):
-        h[0, buf[j]] += 1
-        h[1, buf[j + 1]] += 1
-        h[2, buf[j + 2]] += 1
-        h[3, buf[j + 3]] += 1
-    for j in range(n4, nd):
-        h[0, buf[j]] += 1
-    for d in range(cnt.shape[0]):
-        r = h[0, 2 * d + 1] + h[1, 2 * d + 1] + h[2, 2 * d + 1] + h[3, 2 * d + 1]
-        cnt[d] = h[0, 2 * d] + h[1, 2 * d] + h[2, 2 * d] + h[3, 2 * d] + r
-        rel[d] = r
+@numba.njit(cache=True)
+def _query_groups(ch, nq, n_chunks):
+    """Queries ch, ch + n_chunks, ... in groups of 4: (groups (G, 4) int64, sizes (G,) int64); a last, short
+    group is padded by repeating its last query."""
+    mine = np.arange(ch, nq, n_chunks)
+    n_groups = (mine.shape[0] + _GROUP - 1) // _GROUP
+    groups = np.empty((n_groups, _GROUP), dtype=np.int64)
+    sizes = np.empty(n_groups, dtype=np.int64)
+    for g in range(n_groups):
+        sizes[g] = min(_GROUP, mine.shape[0] - g * _GROUP)
+        for t in range(_GROUP):
+            groups[g, t] = mine[g * _GROUP + min(t, sizes[g] - 1)]
+    return groups, sizes
 
 
 @numba.njit(cache=True, nogil=True)
-def _counts_chunk(qp, dp, ql, dl, cnt, rel, ch, n_chunks):
+def _fill_keys(qp, dp, ql, dl, q1, d1, l1, e1, rows, n_rows, bufs):
+    """bufs[t, j] = 2 * d_H(query rows[t], item j) + [item j is relevant to it], for the 4 queries of a group
+    and every database item j.
+
+    XOR + popcount for the distance, AND of the label words for relevance. When codes and labels fit one
+    64-bit word each, ``q1, d1, l1, e1`` are those words as contiguous 1-D arrays (else empty): then one pass
+    over the database serves the four queries (a quarter of the memory traffic once the database outgrows the
+    cache), and the loop, with no inner loop over words, is vectorised (popcount on SIMD lanes)."""
+    nd = bufs.shape[1]
+    if d1.shape[0] == nd:
+        a0, a1, a2, a3 = q1[rows[0]], q1[rows[1]], q1[rows[2]], q1[rows[3]]
+        c0, c1, c2, c3 = l1[rows[0]], l1[rows[1]], l1[rows[2]], l1[rows[3]]
+        B0, B1, B2, B3 = bufs[0], bufs[1], bufs[2], bufs[3]
+        for j in range(nd):  # int64 throughout: uint64 mixed with int64 would compute in float64
+            x = d1[j]
+            y = e1[j]
+            B0[j] = 2 * np.int64(_ctpop64(a0 ^ x)) + np.int64((c0 & y) != 0)
+            B1[j] = 2 * np.int64(_ctpop64(a1 ^ x)) + np.int64((c1 & y) != 0)
+            B2[j] = 2 * np.int64(_ctpop64(a2 ^ x)) + np.int64((c2 & y) != 0)
+            B3[j] = 2 * np.int64(_ctpop64(a3 ^ x)) + np.int64((c3 & y) != 0)
+    else:
+        for t in range(n_rows):
+            i = rows[t]
+            B = bufs[t]
+            for j in range(nd):
+                B[j] = 2 * np.int64(_hamming_row(qp, i, dp, j)) + np.int64(_shares(ql, i, dl, j))
+
+
+@numba.njit(cache=True, nogil=True)
+def _block_histograms(buf, h):
+    """h[b, key] = how often each key occurs in block b of buf (b = 0..3: four contiguous quarters, the last
+    one taking the remainder). The blocks are walked in step, so the four load-increment-store chains are
+    independent (one histogram stalls on every repeated key)."""
+    nd = buf.shape[0]
+    q = nd // 4
+    b0, b1, b2, b3 = buf[:q], buf[q:2 * q], buf[2 * q:3 * q], buf[3 * q:]
+    h[:] = 0
+    for j in range(q):
+        h[0, b0[j]] += 1
+        h[1, b1[j]] += 1
+        h[2, b2[j]] += 1
+        h[3, b3[j]] += 1
+    for j in range(q, b3.shape[0]):
+        h[3, b3[j]] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _counts_chunk(qp, dp, ql, dl, q1, d1, l1, e1, cnt, rel, buf, ch, n_chunks):
     """Queries ch, ch + n_chunks, ...: cnt[i, d] = #database items at distance d from query i,
     rel[i, d] = how many of them are relevant."""
-    buf = np.empty(dp.shape[0], dtype=np.int16)
+    bufs = np.empty((_GROUP, buf.shape[0]), dtype=buf.dtype)  # each worker its own
     h = np.empty((4, 2 * cnt.shape[1]), dtype=np.int64)
-    for i in range(ch, qp.shape[0], n_chunks):
-        _fill(qp, dp, ql, dl, i, buf)
-        _histogram(buf, h, cnt[i], rel[i])
+    groups, sizes = _query_groups(ch, qp.shape[0], n_chunks)
+    for g in range(groups.shape[0]):
+        _fill_keys(qp, dp, ql, dl, q1, d1, l1, e1, groups[g], sizes[g], bufs)
+        for t in range(sizes[g]):
+            i = groups[g, t]
+            _block_histograms(bufs[t], h)
+            for d in range(cnt.shape[1]):
+                r = h[0, 2 * d + 1] + h[1, 2 * d + 1] + h[2, 2 * d + 1] + h[3, 2 * d + 1]
+                cnt[i, d] = h[0, 2 * d] + h[1, 2 * d] + h[2, 2 * d] + h[3, 2 * d] + r
+                rel[i, d] = r
+
+
+_ONE = np.int64(1) << 32  # one more item ranked before (the high half of a rank counter)
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _rank_step(cnt, b, key):
+    """One item of block b with the given key, in index order: advance the rank counter of (b, its distance)
+    and return its term of the AP sum, rel_rank / rank (0 for an irrelevant item). A counter holds
+    (items ranked before the next item) << 32 | (relevant items ranked before it) + 1."""
+    v = cnt[b, key >> 1]
+    r = key & 1
+    cnt[b, key >> 1] = v + _ONE + r
+    # a division, not a table of 1 / rank: the four blocks' counters jump around the whole ranking, and
+    # beyond the L2 cache a table lookup cost several times a division
+    return (r * (v & 0xFFFFFFFF)) / ((v >> 32) + 1.0)
+
+
+@numba.njit(cache=True, inline="always")
+def _rank_step_k(cnt, b, key, k):
+    """:func:`_rank_step` for a ranking cut at k: (1 if the item is relevant and inside the top k else 0, its
+    rank - 1, its rank among the relevant items)."""
+    v = cnt[b, key >> 1]
+    r = key & 1
+    cnt[b, key >> 1] = v + _ONE + r
+    p = v >> 32
+    return r * np.int64(p < k), p, v & 0xFFFFFFFF
 
 
 @numba.njit(cache=True, nogil=True)
-def _stable_chunk(qp, dp, ql, dl, c, k, want_ap, ap, n_rel, ks, topk_hits, ch, n_chunks):
+def _stable_chunk(qp, dp, ql, dl, q1, d1, l1, e1, c, k, want_ap, ap, n_rel, ks, topk_hits, buf, ch, n_chunks):
     """Stable (distance, index) ranking truncated at rank k, for queries ch, ch + n_chunks, ...
 
     want_ap: fill ap[i] (AP@k normalised by the relevant items within the top k) and n_rel[i].
     otherwise: fill topk_hits[i, m] = #relevant items among the top ks[m] (ks sorted, ks[-1] == k).
+
+    Two passes over the database per query, no sort. The database is cut into four contiguous blocks.
+    Pass 1 writes every item's key (2 distance + relevance) and counts the keys per block. An item of block b
+    at distance d is preceded in the stable ranking by every item nearer than d, the items at distance d in
+    blocks before b, and those earlier in its own block: so pass 2 starts one counter per (block, distance)
+    at the first two sums (from the counts) and increments it item by item, and likewise for the relevant
+    items; the four blocks are walked in step, so their counters form independent chains.
     """
-    nq = qp.shape[0]
     nd = dp.shape[0]
-    one_word = qp.shape[1] == 1 and ql.shape[1] == 1
-    # one record per relevant item, in database-index order:
-    # (#items at the same distance with a smaller index) << 16 | distance
-    rec = np.empty(nd, dtype=np.int64)
+    bufs = np.empty((_GROUP, nd), dtype=buf.dtype)  # each worker its own
+    q = nd // 4
+    h = np.empty((4, 2 * (c + 1)), dtype=np.int64)
+    cnt = np.empty((4, c + 1), dtype=np.int64)
     mark = np.zeros(0 if want_ap else k, dtype=np.uint8)
-    cnt = np.empty(c + 1, dtype=np.int64)
-    rc = np.empty(c + 1, dtype=np.int64)
-    start = np.empty(c + 1, dtype=np.int64)
-    rstart = np.empty(c + 1, dtype=np.int64)
-    seenr = np.empty(c + 1, dtype=np.int64)
-    for i in range(ch, nq, n_chunks):
-        cnt[:] = 0
-        m = 0
-        if one_word:
-            q0 = qp[i, 0]
-            l0 = ql[i, 0]
-            for j in range(nd):
-                d = np.int64(_ctpop64(q0 ^ dp[j, 0]))
-                before = cnt[d]
-                cnt[d] = before + 1
-                rec[m] = (before << 16) | d
-                m += np.int64((l0 & dl[j, 0]) != 0)  # keep the record only if relevant
-        else:
-            for j in range(nd):
-                d = np.int64(_hamming_row(qp, i, dp, j))
-                before = cnt[d]
-                cnt[d] = before + 1
-                rec[m] = (before << 16) | d
-                m += _shares(ql, i, dl, j)
-        if want_ap:
-            n_rel[i] = m
-            if m == 0:
-                ap[i] = 0.0
-                continue
-        else:
-            mark[:] = 0
-        rc[:] = 0
-        for t in range(m):
-            rc[rec[t] & 0xFFFF] += 1
-        s = 0
-        rs = 0
-        for d in range(c + 1):
-            start[d] = s
-            rstart[d] = rs
-            s += cnt[d]
-            rs += rc[d]
-        seenr[:] = 0
-        acc = 0.0
-        hit = 0
-        for t in range(m):
-            v = rec[t]
-            d = v & 0xFFFF
-            rank = start[d] + (v >> 16) + 1
-            rel_rank = rstart[d] + seenr[d] + 1
-            seenr[d] += 1
-            inside = rank <= k
+    groups, sizes = _query_groups(ch, qp.shape[0], n_chunks)
+    for g in range(groups.shape[0]):
+        _fill_keys(qp, dp, ql, dl, q1, d1, l1, e1, groups[g], sizes[g], bufs)
+        for t in range(sizes[g]):
+            _stable_one(bufs[t], groups[g, t], q, c, k, want_ap, h, cnt, mark, ap, n_rel, ks, topk_hits)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # no zero-division checks: ranks are >= 1
+def _stable_one(buf, i, q, c, k, want_ap, h, cnt, mark, ap, n_rel, ks, topk_hits):
+    """The stable ranking of query i from its keys buf (see :func:`_stable_chunk`)."""
+    nd = buf.shape[0]
+    b0, b1, b2, b3 = buf[:q], buf[q:2 * q], buf[2 * q:3 * q], buf[3 * q:]
+    _block_histograms(buf, h)
+    s = 0
+    rs = 0
+    for d in range(c + 1):
+        for b in range(4):
+            cnt[b, d] = (s << 32) | (rs + 1)
+            r = h[b, 2 * d + 1]
+            s += h[b, 2 * d] + r
+            rs += r
+    if want_ap:
+        n_rel[i] = rs
+        if rs == 0:
+            ap[i] = 0.0
+            return
+    if want_ap and k >= nd:  # AP@all, the common case: every item is inside, the blocks go in step
+        a0 = a1 = a2 = a3 = 0.0
+        for j in range(q):  # branch-free: relevance is hard to predict
+            a0 += _rank_step(cnt, 0, np.int64(b0[j]))
+            a1 += _rank_step(cnt, 1, np.int64(b1[j]))
+            a2 += _rank_step(cnt, 2, np.int64(b2[j]))
+            a3 += _rank_step(cnt, 3, np.int64(b3[j]))
+        for j in range(q, b3.shape[0]):
+            a3 += _rank_step(cnt, 3, np.int64(b3[j]))
+        ap[i] = (a0 + a1 + a2 + a3) / rs
+        return
+    # a cut at k: block after block
+    mark[:] = 0
+    acc = 0.0
+    n_in = 0
+    for b in range(4):
+        blk = buf[b * q:] if b == 3 else buf[b * q:(b + 1) * q]
+        for j in range(blk.shape[0]):
+            t, p, rp = _rank_step_k(cnt, b, np.int64(blk[j]), k)
             if want_ap:
-                # branch-free: whether a relevant item lands inside the top k is hard to predict
-                acc += inside * (rel_rank / rank)
-                hit += inside
-            elif inside:
-                mark[rank - 1] = 1
-        if want_ap:
-            ap[i] = acc / hit if hit > 0 else 0.0
-        else:
-            run = 0
-            mm = 0
-            for pos in range(k):
-                run += mark[pos]
-                while mm < ks.shape[0] and ks[mm] == pos + 1:
-                    topk_hits[i, mm] = run
-                    mm += 1
+                acc += (t * rp) / (p + 1.0)
+                n_in += t
+            elif t:
+                mark[p] = 1
+    if want_ap:
+        ap[i] = acc / n_in if n_in > 0 else 0.0
+    else:
+        run = 0
+        mm = 0
+        for p in range(k):
+            run += mark[p]
+            while mm < ks.shape[0] and ks[mm] == p + 1:
+                topk_hits[i, mm] = run
+                mm += 1
 
 
 @numba.njit(cache=True)
@@ -302,9 +365,18 @@ def _prepare(query_codes, db_codes, query_labels, db_labels):
     return _pack01(qb > 0), _pack01(db > 0), _pack01(ql != 0), _pack01(dl != 0), qb.shape[1]
 
 
+def _kernel_inputs(qp, dp, ql, dl, c):
+    """The packed words as the kernels take them: the 2-D word arrays, their one-word 1-D copies (empty
+    unless codes and labels take one word each) and a key buffer prototype (uint8 while 2 c + 1 < 256)."""
+    one = qp.shape[1] == 1 and ql.shape[1] == 1
+    flat = [np.ascontiguousarray(x[:, 0]) if one else np.zeros(0, dtype=np.uint64) for x in (qp, dp, ql, dl)]
+    buf = np.empty(dp.shape[0], dtype=np.uint8 if 2 * c + 1 < 256 else np.uint16)
+    return (qp, dp, ql, dl, *flat), buf
+
+
 def _stable(qp, dp, ql, dl, c, k, want_ap, ap, n_rel, ks, topk_hits):
-    _run_chunked(_stable_chunk, qp.shape[0], dp.shape[0], qp, dp, ql, dl, c, k, want_ap, ap, n_rel, ks,
-                 topk_hits)
+    words, buf = _kernel_inputs(qp, dp, ql, dl, c)
+    _run_chunked(_stable_chunk, qp.shape[0], dp.shape[0], *words, c, k, want_ap, ap, n_rel, ks, topk_hits, buf)
 
 
 def _check_top_k(top_k, nd: int) -> int:
@@ -321,7 +393,8 @@ def _check_top_k(top_k, nd: int) -> int:
 def _counts(qp, dp, ql, dl, c):
     cnt = np.zeros((qp.shape[0], c + 1), dtype=np.int64)
     rel = np.zeros((qp.shape[0], c + 1), dtype=np.int64)
-    _run_chunked(_counts_chunk, qp.shape[0], dp.shape[0], qp, dp, ql, dl, cnt, rel)
+    words, buf = _kernel_inputs(qp, dp, ql, dl, c)
+    _run_chunked(_counts_chunk, qp.shape[0], dp.shape[0], *words, cnt, rel, buf)
     return cnt, rel
 
 

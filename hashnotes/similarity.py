@@ -16,12 +16,14 @@ Layout: codes are row-major ``B`` of shape ``(n, c)``; the papers' ``tr(B L B^T)
 from __future__ import annotations
 
 import sys
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ._checks import check_finite, check_labels
 
-__all__ = ["similarity", "shared_label_counts", "degrees", "laplacian", "laplacian_quadratic"]
+__all__ = ["similarity", "shared_label_counts", "degrees", "laplacian", "laplacian_quadratic", "label_groups",
+           "LabelGroups"]
 
 _BLOCK = 1 << 22  # entries per temporary block (~16 MB in float32)
 
@@ -138,6 +140,28 @@ def _group_degrees(U, counts):
     for i in range(0, n_u, step):
         out[i:i + step] = (U[i:i + step] @ U.T > 0) @ cnt
     return out
+
+
+class LabelGroups(NamedTuple):
+    """Items grouped by their label row: ``rows[inverse[i]]`` is item ``i``'s label row."""
+
+    rows: Any  # (U, l) float32: the distinct label rows
+    inverse: Any  # (n,) int64: the group of every item
+    counts: Any  # (U,) int64: items per group
+    degrees: Any  # (U,) float64: the degree D_ii (self included) shared by the items of each group
+
+
+def label_groups(labels) -> LabelGroups:
+    """The ``U`` distinct label rows, each item's group, the group sizes and the groups' degrees.
+
+    Items with the same label row have identical rows in ``S`` (and the same degree), so ``S = P S_U P^T`` with
+    ``S_U = similarity(rows)`` (``U x U``) and ``P`` the ``n x U`` indicator of ``inverse``: anything linear in
+    ``S`` can work on ``U`` groups instead of ``n`` items (MIRFLICKR-25K: 2,582 groups for 20,015 items).
+    numpy or torch in, same kind out (torch: on the input's device).
+    """
+    L = _labels(labels, "labels")
+    U, inv, cnt = _groups(L)
+    return LabelGroups(U, inv, cnt, _group_degrees(U, cnt))
 
 
 def degrees(labels):

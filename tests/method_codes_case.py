@@ -36,16 +36,17 @@ def one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def fit_and_encode(name: str, inputs: dict) -> dict:
+def fit_and_encode(name: str, inputs: dict, **overrides) -> dict:
     """Fit ``name``'s small preset for 3 epochs (16 bits, seed 5, validation every epoch, one thread) and
-    encode the query items."""
+    encode the query items. ``overrides``: further config fields (settings that must not change the codes)."""
     from hashnotes import methods
 
     one_thread()
     train = _pairs(inputs, 0, N_TRAIN)
     val = _pairs(inputs, N_TRAIN, N_TRAIN + N_VAL)
     query = _pairs(inputs, N_TRAIN + N_VAL, N_TRAIN + N_VAL + N_QUERY)
-    model = methods.get(name).small(bits=16, epochs=3, seed=5, batch_size=32, eval_every=1, device="cpu")
+    model = methods.get(name).small(bits=16, epochs=3, seed=5, batch_size=32, eval_every=1, device="cpu",
+                                     **overrides)
     model.fit(train, val=val, device="cpu", progress=False)
     if torch.get_num_threads() != 1:
         raise RuntimeError(f"the fit changed torch's thread count to {torch.get_num_threads()}")

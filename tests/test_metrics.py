@@ -214,6 +214,26 @@ def test_golden_stable_equals_mean_over_all_database_orders(golden_case):
 # ----------------------------------------------------------------------- random vs references
 
 
+@pytest.mark.parametrize("c", [5, 70])
+def test_every_small_database_size(c):
+    """The kernels cut the database into four blocks (the last one takes the remainder): every size from 1 to
+    13 items, tied or not, one or several code words, gives the references' numbers (the per-distance counts
+    behind the tie-averaged AP, the PR curve and precision@radius included)."""
+    for nd in range(1, 14):
+        qB, rB, qL, rL = random_case(nd, 6, nd, c, n_labels=4, p_label=0.4, n_distinct=3 if nd % 2 else None)
+        for k in (None, 1, max(1, nd - 1)):
+            np.testing.assert_allclose(metrics.average_precision(qB, rB, qL, rL, top_k=k),
+                                       ref_ap_stable(qB, rB, qL, rL, top_k=k), atol=1e-12, rtol=0)
+        ks = sorted({1, nd})
+        np.testing.assert_allclose(metrics.precision_at_k(qB, rB, qL, rL, ks), ref_precision_at_k(qB, rB, qL, rL, ks),
+                                   atol=1e-12, rtol=0)
+        cnt, rel = metrics.distance_counts(qB, rB, qL, rL)
+        D, S = ref_distances(qB, rB), ref_relevance(qL, rL)
+        for d in range(c + 1):
+            np.testing.assert_array_equal(cnt[:, d], (D == d).sum(1))
+            np.testing.assert_array_equal(rel[:, d], ((D == d) & S).sum(1))
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("c", [12, 70])
 @pytest.mark.parametrize("top_k", [None, 1, 7, "N", "N+5"])

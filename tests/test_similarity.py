@@ -134,3 +134,18 @@ def test_degrees_n20000_is_fast_and_small():
 def test_validation_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_label_groups_numpy_and_torch():
+    rng = np.random.default_rng(11)
+    rows = (rng.random((7, 5)) < 0.4).astype(np.uint8)
+    lab = rows[rng.integers(0, 7, 90)]
+    g = sm.label_groups(lab)
+    np.testing.assert_array_equal(g.rows[g.inverse], lab)
+    assert g.counts.sum() == 90 and len(np.unique(g.rows, axis=0)) == len(g.rows)
+    np.testing.assert_array_equal(g.degrees[g.inverse], sm.degrees(lab))
+    gt = sm.label_groups(torch.tensor(lab))
+    assert torch.equal(gt.rows[gt.inverse], torch.tensor(lab, dtype=torch.float32))
+    np.testing.assert_array_equal(gt.degrees.numpy(), g.degrees)
+    with pytest.raises(ValueError, match="labels"):
+        sm.label_groups(np.full((3, 2), 2))

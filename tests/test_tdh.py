@@ -129,6 +129,123 @@ def test_b_step_bad_input():
         exact_b_bruteforce(torch.zeros(20, 2), torch.zeros(20, 2), np.ones((20, 1), np.uint8), 1.0)
 
 
+# ----------------------------------------------------------------------------- the B-step without an n x n matrix
+
+def grouped_labels(n, rng, n_distinct=12, l=6):
+    """Labels drawn from a few distinct rows (as real data: items share label rows), two of them empty."""
+    rows = (rng.random((n_distinct, l)) < 0.35).astype(np.uint8)
+    rows[0] = 0
+    lab = rows[rng.integers(0, n_distinct, n)]
+    lab[:2] = 0
+    return lab
+
+
+@pytest.mark.parametrize("solver", ["grouped", "cg"])
+@pytest.mark.parametrize("ratio", [0.01, 1.0, 25.0])
+def test_label_group_solvers_equal_the_cholesky_path(solver, ratio):
+    """The exact reduction to the distinct label rows (Cholesky or conjugate gradients on U x U) solves the same
+    system as the dense n x n Cholesky factor: same relaxed B* to 1e-10, hence the same signs."""
+    rng = np.random.default_rng(int(ratio * 100))
+    n, c = 400, 9
+    lab = grouped_labels(n, rng)
+    F = torch.tensor(rng.standard_normal((n, c)))
+    G = torch.tensor(rng.standard_normal((n, c)))
+    G[:, 0] = -F[:, 0]  # a zero right-hand side column: B* = 0 there, sign(0) = +1
+    dense = GraphBStep(lab, ratio, solver="dense")
+    step = GraphBStep(lab, ratio, solver=solver)
+    assert step.solver == solver and step.n_groups == len(np.unique(lab, axis=0)) <= 12
+    want = dense.relaxed(F, G)
+    got = step.relaxed(F, G)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    M = b_system_matrix(lab, ratio)
+    assert (M @ got - (F + G)).abs().max() < 1e-9 * (F + G).abs().max()
+    assert torch.equal(step(F, G), dense(F, G))
+    assert torch.equal(step(F, G)[:, 0], torch.ones(n, dtype=torch.float64))
+    if solver == "cg":
+        info = step.info
+        assert info["iterations"] >= 1 and info["relative_residual"] <= step.tol
+        assert (got - want).abs().max() <= info["error_bound"] + 1e-13  # the stated bound holds
+
+
+def test_system_product_without_the_matrix(monkeypatch):
+    rng = np.random.default_rng(9)
+    lab = grouped_labels(200, rng)
+    X = torch.tensor(rng.standard_normal((200, 6)))
+    want = b_system_matrix(lab, 0.7) @ X
+    torch.testing.assert_close(tdh.b_system_product(lab, 0.7, X), want, rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(tdh, "_CG_CACHE_BYTES", 8 * 4 * 12)  # S_U rebuilt 4 rows at a time
+    torch.testing.assert_close(tdh.b_system_product(lab, 0.7, X), want, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="n = 200"):
+        tdh.b_system_product(lab, 0.7, X[:10])
+
+
+def test_cg_tolerance_blocks_and_iteration_limit(monkeypatch):
+    rng = np.random.default_rng(7)
+    lab = grouped_labels(300, rng, n_distinct=20)
+    F = torch.tensor(rng.standard_normal((300, 5)))
+    exact = GraphBStep(lab, 2.0, solver="dense").relaxed(F, F)
+    loose = GraphBStep(lab, 2.0, solver="cg", tol=1e-3)
+    x = loose.relaxed(F, F)
+    assert 1e-13 < (x - exact).abs().max() <= loose.info["error_bound"]  # looser: less exact, still bounded
+    tight = GraphBStep(lab, 2.0, solver="cg", tol=1e-12)
+    tight.relaxed(F, F)
+    assert tight.info["iterations"] > loose.info["iterations"]
+    # S_U rebuilt from the label rows in blocks of 3 rows gives the cached result
+    monkeypatch.setattr(tdh, "_CG_CACHE_BYTES", 3 * 8 * 20)
+    blocks = GraphBStep(lab, 2.0, solver="cg")
+    assert blocks._S is None
+    torch.testing.assert_close(blocks.relaxed(F, F), exact, rtol=1e-10, atol=1e-10)
+    with pytest.raises(RuntimeError, match="after 1 iterations"):
+        GraphBStep(lab, 2.0, solver="cg", tol=1e-14, max_iter=1).relaxed(F, F)
+
+
+def test_auto_solver_choice_and_no_n_by_n_matrix(monkeypatch):
+    from hashnotes import similarity
+
+    rng = np.random.default_rng(8)
+    lab = grouped_labels(600, rng, n_distinct=30)
+    assert GraphBStep(lab, 0.5).solver == "dense"  # n <= 4096: today's path, bit for bit
+    monkeypatch.setattr(tdh, "DENSE_MAX_N", 100)
+    real = similarity.similarity
+
+    def small_only(a, b=None, dtype=None):  # the grouped solvers may only build U x U matrices
+        assert a.shape[0] <= 30, f"an {a.shape[0]}-row similarity matrix was built"
+        return real(a, b, dtype=dtype)
+
+    monkeypatch.setattr(similarity, "similarity", small_only)
+    monkeypatch.setattr(tdh, "b_system_matrix", None)
+    assert GraphBStep(lab, 0.5).solver == "grouped"
+    monkeypatch.setattr(tdh, "GROUPED_MAX_U", 10)
+    step = GraphBStep(lab, 0.5)
+    assert step.solver == "cg"
+    F = torch.tensor(rng.standard_normal((600, 4)))
+    step(F, F)
+    with pytest.raises(ValueError, match="solver"):
+        GraphBStep(lab, 0.5, solver="lu")
+    with pytest.raises(ValueError, match="tol"):
+        GraphBStep(lab, 0.5, solver="cg", tol=0.0)
+
+
+@pytest.mark.parametrize("solver", ["grouped", "cg"])
+def test_tdh_codes_with_the_label_group_solvers_equal_the_recorded(solver):
+    """The pinned TDH fit (tests/test_method_codes.py, recorded with the dense Cholesky B-step) gives the
+    same codes when its B-step is solved on the label groups."""
+    from method_codes_case import fit_and_encode
+    from test_method_codes import FIXTURE
+
+    with np.load(FIXTURE) as z:
+        recorded = {k: z[k] for k in z.files}
+    inputs = {k[len("input_"):]: v for k, v in recorded.items() if k.startswith("input_")}
+    threads = torch.get_num_threads()
+    try:
+        got = fit_and_encode("tdh", inputs, bstep_solver=solver)
+    finally:
+        torch.set_num_threads(threads)
+    for modality in ("image", "text"):
+        np.testing.assert_array_equal(got[modality], recorded[f"tdh_{modality}"])
+    assert int(got["best_epoch"]) == int(recorded["tdh_best_epoch"])
+
+
 # ----------------------------------------------------------------------------- the model on the trainer
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,10 @@ Objective, eq. (10): ``J = J_inter + J_intra + J_re`` with
   (quantization, bit balance, graph term with the Laplacian ``L = D - S`` of the label graph, eq. 9).
 
 B-step, eq. (12), row-major: ``B = sign((2I + beta/gamma L)^{-1} (F + G))`` -- the sign of the relaxed
-optimum. ``M = 2I + beta/gamma L`` depends only on the labels, so it is Cholesky-factored once and each
-epoch costs two triangular solves; no inverse is ever formed.
+optimum. ``M = 2I + beta/gamma L`` depends only on the labels, so it is factored once and each epoch costs
+two triangular solves; no inverse is ever formed. Small ``n``: the dense ``n x n`` Cholesky factor. Large
+``n``: items with the same label row are interchangeable in ``L``, which reduces the system exactly to one of
+the size of the distinct label rows (:class:`GraphBStep`): no ``n x n`` matrix at NUS-WIDE size.
 
 Row-major ``(n, c)`` codes throughout; the paper's column-major ``F`` is ``F.T`` here.
 """
@@ -30,7 +32,8 @@ from ..losses import triplet
 from ..train import AlternatingHashing
 from .dcmh import DCMHConfig
 
-__all__ = ["TDHConfig", "TDH", "b_system_matrix", "GraphBStep", "b_objective", "exact_b_bruteforce"]
+__all__ = ["TDHConfig", "TDH", "b_system_matrix", "GraphBStep", "b_objective", "exact_b_bruteforce", "SOLVERS",
+           "b_system_product"]
 
 
 def _labels_tensor(labels, dtype, device) -> torch.Tensor:
@@ -64,41 +67,193 @@ def b_system_matrix(labels, beta_over_gamma: float, dtype=torch.float64, device=
     return M
 
 
-class GraphBStep:
-    """The TDH B-step, eq. (12): ``B = sign(M^{-1}(F + G))``, ``M = 2I + (beta/gamma) L``.
+SOLVERS = ("auto", "dense", "grouped", "cg")
+DENSE_MAX_N = 4096  # solver="auto": the dense n x n factor up to here (128 MB in float64), label groups beyond
+GROUPED_MAX_U = 8192  # solver="auto": one U x U factor up to here (512 MB in float64), conjugate gradients beyond
+_CG_CACHE_BYTES = 512 * 2**20  # CG keeps S_U (float64) in memory up to this size, else rebuilds it in blocks
 
-    The Cholesky factor of ``M`` is computed once here (``O(n^3)``) and every call does two
-    triangular solves (``O(n^2 c)``); no explicit inverse is formed.
+
+def _group_similarity_product(rows: torch.Tensor, W: torch.Tensor, S: torch.Tensor | None = None) -> torch.Tensor:
+    """``S_U W`` for the distinct label rows ``rows`` (U, l): with ``S_U`` given, or rebuilt in row blocks of
+    at most 512 MB."""
+    if S is not None:
+        return S @ W
+    out = torch.empty_like(W)
+    step = max(1, _CG_CACHE_BYTES // 8 // rows.shape[0])
+    for i in range(0, rows.shape[0], step):
+        out[i:i + step] = (rows[i:i + step] @ rows.T > 0).to(W.dtype) @ W
+    return out
+
+
+def b_system_product(labels, beta_over_gamma: float, X) -> torch.Tensor:
+    """``M X`` for ``M = 2I + (beta/gamma) L`` without building ``M``: ``2X + r (D X - S X)`` with
+    ``S X = P S_U (P^T X)`` over the distinct label rows (float64, on ``X``'s device). Checks a B-step's
+    residual at any ``n``."""
+    r = _check_ratio(beta_over_gamma)
+    X = torch.as_tensor(X).to(torch.float64)
+    g = similarity.label_groups(_labels_tensor(labels, torch.float32, X.device))
+    if X.ndim != 2 or X.shape[0] != g.inverse.shape[0]:
+        raise ValueError(f"X must have shape (n, c) with n = {g.inverse.shape[0]} (one row per label row), "
+                         f"got {tuple(X.shape)}")
+    sums = torch.zeros((g.rows.shape[0], X.shape[1]), dtype=X.dtype, device=X.device).index_add_(0, g.inverse, X)
+    SX = _group_similarity_product(g.rows, sums)[g.inverse]
+    return 2.0 * X + r * (g.degrees.to(X.dtype)[g.inverse, None] * X - SX)
+
+
+class GraphBStep:
+    r"""The TDH B-step, eq. (12): ``B = sign(M^{-1}(F + G))``, ``M = 2I + (beta/gamma) L``.
+
+    Three exact ways to solve ``M X = F + G``, one API (``solver``):
+
+    ``"dense"``
+        Build ``M`` (``n x n``), Cholesky-factor it once (``O(n^3)``, ``8 n^2`` bytes in float64: 3.2 GB at
+        n = 20,015, 300 GB at 193,734) and do two triangular solves per call (``O(n^2 c)``).
+    ``"grouped"``
+        No ``n x n`` matrix: work on the ``U`` distinct label rows (:func:`hashnotes.similarity.label_groups`).
+        Items with the same label row have the same row of ``S``, so ``S = P S_U P^T`` (``P`` the ``n x U``
+        group indicator) and ``M = Lambda - r P S_U P^T`` with ``r = beta/gamma`` and
+        ``Lambda = diag(2 + r D_ii)``. Split every column of ``R = F + G`` into its group means
+        ``Rbar`` and the deviations from them. ``P^T`` kills a deviation (it sums to zero within its group),
+        so ``M`` maps deviations to ``lambda_u`` times themselves; on group-constant vectors, in the orthonormal
+        basis ``P diag(n_u)^{-1/2}``, ``M`` is the ``U x U`` matrix
+        ``K = diag(lambda_u) - r N^{1/2} S_U N^{1/2}`` (``N = diag(n_u)``), whose eigenvalues lie inside
+        ``M``'s (``>= 2``). Hence, exactly,
+
+        .. math:: X_i = \frac{R_i - \bar R_{u(i)}}{\lambda_{u(i)}} + \frac{Z_{u(i)}}{\sqrt{n_{u(i)}}},
+                  \qquad K Z = N^{1/2} \bar R .
+
+        ``K`` is factored once (``O(U^3)``, ``8 U^2`` bytes) and each call costs ``O(n c + U^2 c)``.
+    ``"cg"``
+        The same reduction, with ``K Z = N^{1/2} Rbar`` solved by conjugate gradients with a Jacobi
+        preconditioner, every column at once, from ``Z = 0``; products with ``S_U`` are made from the label rows
+        (kept as a ``U x U`` matrix up to 512 MB, rebuilt in blocks beyond), so nothing of size ``U^3`` or
+        ``n^2`` is ever formed. It stops when every column's residual satisfies
+        ``||K Z - b|| <= tol ||b||``; that is also the residual of ``M X = R`` (the basis is orthonormal), so
+        every entry of ``X`` is within ``tol ||R_col|| / 2`` of the exact solution (``||M^{-1}|| <= 1/2``),
+        which :attr:`info` reports as ``error_bound``.
+
+    ``"auto"`` (default): ``"dense"`` for ``n <= 4096`` (so small problems give bit-for-bit today's codes),
+    else ``"grouped"`` while ``U <= 8192``, else ``"cg"``.
+
+    All three give the same relaxed solution up to round-off (the tests check ``1e-10``), so the same signs except
+    for entries within round-off of 0 -- exact ties, which no floating-point solver decides reliably
+    (``sign(0) = +1``).
 
     Parameters
     ----------
     labels : (n, l) multi-hot training labels.
     beta_over_gamma : float
         ``beta / gamma`` (paper: 1/100).
-    dtype, device : where the dense factor lives (``8 n^2`` bytes in float64).
+    dtype, device : dtype of the dense factor (``8 n^2`` bytes in float64), and where everything lives.
+        The grouped and CG solvers always work in float64 (their matrices are ``U x U``).
+    solver : {"auto", "dense", "grouped", "cg"}
+    tol : float
+        CG: relative residual per column (default 1e-10).
+    max_iter : int
+        CG: iterations before giving up with an error (default 1000).
 
-    On the CPU, LAPACK's ``potrf`` (via scipy) overwrites ``M`` with its factor, so the B-step holds a
-    single ``n x n`` buffer (800 MB at n = 10,000 in float64); on CUDA ``torch.linalg.cholesky`` needs a
-    second one while factoring.
+    On the CPU, LAPACK's ``potrf`` (via scipy) overwrites the matrix with its factor, so the dense solver holds
+    a single ``n x n`` buffer and the grouped one a single ``U x U`` buffer; on CUDA ``torch.linalg.cholesky``
+    needs a second one while factoring.
     """
 
-    def __init__(self, labels, beta_over_gamma: float, dtype=torch.float64, device="cpu"):
+    def __init__(self, labels, beta_over_gamma: float, dtype=torch.float64, device="cpu", solver: str = "auto",
+                 tol: float = 1e-10, max_iter: int = 1000):
         self.beta_over_gamma = _check_ratio(beta_over_gamma)
+        check_choice(solver, "solver", SOLVERS)
+        self.tol = check_number(tol, "tol", strict=True, maximum=1.0)
+        self.max_iter = check_int(max_iter, "max_iter")
         self.dtype, self.device = dtype, torch.device(device)
-        M = b_system_matrix(labels, self.beta_over_gamma, dtype=dtype, device=self.device)
-        self.n = int(M.shape[0])
+        lab = _labels_tensor(labels, torch.float32, self.device)
+        self.n = int(lab.shape[0])
+        self.factor = None
+        self.info: dict = {}  # the last call's solver statistics (CG: iterations, residual, error bound)
+        if solver == "auto":
+            solver = "dense" if self.n <= DENSE_MAX_N else None
+        if solver == "dense":
+            self.solver = "dense"
+            self._factor_dense(b_system_matrix(lab, self.beta_over_gamma, dtype=dtype, device=self.device))
+            return
+        g = similarity.label_groups(lab)
+        self.n_groups = int(g.rows.shape[0])
+        self.solver = solver or ("grouped" if self.n_groups <= GROUPED_MAX_U else "cg")
+        r = self.beta_over_gamma
+        f64 = torch.float64
+        self._rows, self._inverse = g.rows, g.inverse.to(self.device)
+        self._counts = g.counts.to(f64)
+        self._sqrt_n = self._counts.sqrt()
+        self._lam = 2.0 + r * g.degrees.to(f64)  # lambda_u = 2 + r D_uu
+        self.dtype = f64
+        if self.solver == "grouped":
+            K = similarity.similarity(g.rows, dtype=f64)  # S_U, then K in place
+            K.mul_(-r * self._sqrt_n[:, None]).mul_(self._sqrt_n[None, :])
+            K.diagonal().add_(self._lam)
+            self._factor_dense(K)
+        else:
+            cache = self.n_groups ** 2 * 8 <= _CG_CACHE_BYTES
+            self._S = similarity.similarity(g.rows, dtype=f64) if cache else None
+            self._diag = self._lam - r * self._counts * (g.rows.sum(1) > 0).to(f64)  # K's diagonal (S_uu)
+
+    # ---------------------------------------------------------------------------------------- solvers
+    def _factor_dense(self, A: torch.Tensor) -> None:
+        """Cholesky factor of the SPD ``A`` (``M`` or ``K``), in place on the CPU."""
         if self.device.type == "cpu":
-            # LAPACK potrf in place on M's own memory (M is symmetric, so its transpose view is the
-            # Fortran-ordered matrix LAPACK wants): one n x n buffer in all, no second copy
+            # LAPACK potrf in place on A's own memory (A is symmetric, so its transpose view is the
+            # Fortran-ordered matrix LAPACK wants): one buffer in all, no second copy
             import scipy.linalg
 
-            c, lower = scipy.linalg.cho_factor(M.numpy().T, lower=True, overwrite_a=True, check_finite=False)
+            c, lower = scipy.linalg.cho_factor(A.numpy().T, lower=True, overwrite_a=True, check_finite=False)
             self._scipy_factor = (c, lower)
-            self.factor = torch.from_numpy(np.asarray(c))  # lower triangle holds the factor R (M = R R^T)
+            self.factor = torch.from_numpy(np.asarray(c))  # lower triangle holds the factor R (A = R R^T)
         else:
             self._scipy_factor = None
-            self.factor = torch.linalg.cholesky(M)  # lower triangular
-            del M
+            self.factor = torch.linalg.cholesky(A)  # lower triangular
+            del A
+
+    def _cholesky_solve(self, rhs: torch.Tensor) -> torch.Tensor:
+        if self._scipy_factor is not None:
+            import scipy.linalg
+
+            x = scipy.linalg.cho_solve(self._scipy_factor, rhs.numpy(), check_finite=False)
+            return torch.from_numpy(np.ascontiguousarray(x))
+        return torch.cholesky_solve(rhs, self.factor)
+
+    def _k_matvec(self, V: torch.Tensor) -> torch.Tensor:
+        """``K V = lambda V - r N^{1/2} S_U N^{1/2} V`` with ``S_U`` cached or rebuilt in row blocks."""
+        SW = _group_similarity_product(self._rows, self._sqrt_n[:, None] * V, self._S)
+        return self._lam[:, None] * V - self.beta_over_gamma * self._sqrt_n[:, None] * SW
+
+    def _cg(self, b: torch.Tensor) -> torch.Tensor:
+        """Jacobi-preconditioned conjugate gradients for ``K Z = b``, all columns together."""
+        x = torch.zeros_like(b)
+        res = b.clone()
+        bnorm = b.norm(dim=0)
+        goal = self.tol * bnorm
+        z = res / self._diag[:, None]
+        p = z.clone()
+        rz = (res * z).sum(0)
+        it = 0
+        while bool((res.norm(dim=0) > goal).any()):
+            if it == self.max_iter:
+                worst = float((res.norm(dim=0) / bnorm.clamp_min(1e-300)).max())
+                raise RuntimeError(f"the B-step's conjugate gradients reached a relative residual of {worst:.2e} "
+                                   f"after {it} iterations, not tol = {self.tol:g}: raise max_iter or use "
+                                   "solver='grouped'")
+            Kp = self._k_matvec(p)
+            pKp = (p * Kp).sum(0)
+            alpha = torch.where(pKp > 0, rz / torch.where(pKp > 0, pKp, 1.0), 0.0)  # converged columns: 0
+            x += alpha * p
+            res -= alpha * Kp
+            z = res / self._diag[:, None]
+            rz_new = (res * z).sum(0)
+            p = z + torch.where(rz > 0, rz_new / torch.where(rz > 0, rz, 1.0), 0.0) * p
+            rz = rz_new
+            it += 1
+        true_res = (self._k_matvec(x) - b).norm(dim=0)  # the recurrence's residual drifts: measure it
+        self.info = {"solver": "cg", "iterations": it,
+                     "relative_residual": float((true_res / bnorm.clamp_min(1e-300)).max()),
+                     "error_bound": float(true_res.max()) / 2.0}
+        return x
 
     def _rhs(self, F, G) -> torch.Tensor:
         for name, x in (("F", F), ("G", G)):
@@ -114,13 +269,20 @@ class GraphBStep:
 
     def relaxed(self, F, G) -> torch.Tensor:
         """The relaxed optimum ``B*`` solving ``M B* = F + G`` (row-major form of eq. 12)."""
-        rhs = self._rhs(F, G)
-        if self._scipy_factor is not None:
-            import scipy.linalg
-
-            x = scipy.linalg.cho_solve(self._scipy_factor, rhs.numpy(), check_finite=False)
-            return torch.from_numpy(np.ascontiguousarray(x))
-        return torch.cholesky_solve(rhs, self.factor)
+        R = self._rhs(F, G)
+        if self.solver == "dense":
+            self.info = {"solver": "dense"}
+            return self._cholesky_solve(R)
+        inv = self._inverse
+        means = torch.zeros((self.n_groups, R.shape[1]), dtype=R.dtype, device=R.device).index_add_(0, inv, R)
+        means /= self._counts[:, None]
+        b = self._sqrt_n[:, None] * means
+        if self.solver == "grouped":
+            self.info = {"solver": "grouped"}
+            Z = self._cholesky_solve(b)
+        else:
+            Z = self._cg(b)
+        return (R - means[inv]) / self._lam[inv, None] + (Z / self._sqrt_n[:, None])[inv]
 
     def __call__(self, F, G) -> torch.Tensor:
         """``sign(B*)`` with ``sign(0) = +1``, in the dtype/device of ``F``."""
@@ -177,7 +339,10 @@ class TDHConfig(DCMHConfig):
     gamma, eta, beta: quantization, bit balance and graph weights (paper: 100, 50, 1).
     margin: the triplet margin alpha, in Hamming units for binary codes (the paper does not give it: 1).
     m_pos, m_neg: positives and negatives drawn per anchor (M1, M2; not given: 8, 8).
+    bstep_solver: how eq. (12) is solved (:class:`GraphBStep`): "auto" (dense Cholesky up to 4,096 training
+        items, then the exact reduction to the distinct label rows), "dense", "grouped" or "cg".
     bstep_dtype: dtype of the dense Cholesky factor of ``2I + (beta/gamma) L`` (``8 n^2`` bytes in float64).
+    bstep_tol: relative residual at which the "cg" solver stops.
     objective_triplets: anchors' triplets for the history's J1..J4 are drawn once with this many positives
         and negatives per anchor (a fixed sample, so epochs are comparable).
     Networks and optimiser: DCMH's (:class:`~hashnotes.methods.dcmh.DCMHConfig`), with the paper's dropout
@@ -193,7 +358,9 @@ class TDHConfig(DCMHConfig):
     margin: float = 1.0
     m_pos: int = 8
     m_neg: int = 8
+    bstep_solver: str = "auto"
     bstep_dtype: str = "float64"
+    bstep_tol: float = 1e-10
     objective_triplets: int = 4
     text_hidden: tuple = (4096,)
     dropout: float = 0.5
@@ -205,13 +372,15 @@ class TDHConfig(DCMHConfig):
         check_number(self.margin, "margin", minimum=None)
         for name in ("m_pos", "m_neg", "objective_triplets"):
             check_int(getattr(self, name), name)
+        check_choice(self.bstep_solver, "bstep_solver", SOLVERS)
         check_choice(self.bstep_dtype, "bstep_dtype", ("float64", "float32"))
+        check_number(self.bstep_tol, "bstep_tol", strict=True, maximum=1.0)
 
 
 class TDH(AlternatingHashing):
     """Triplet-Based Deep Hashing (Deng et al., IEEE TIP 2018) on the shared alternating loop.
 
-    Per epoch: ``B = sign((2I + beta/gamma L)^{-1}(F + G))`` (eq. 12, one Cholesky factor made before the
+    Per epoch: ``B = sign((2I + beta/gamma L)^{-1}(F + G))`` (eq. 12, factored once before the
     first epoch), then the text loop (eq. 13) and the image loop (eq. 14). Each mini-batch is the anchor set
     (P = batch); a :class:`~hashnotes.losses.triplet.TripletMiner` draws M1 positives and M2 negatives per
     anchor from the training labels, inter-modal from the other modality's buffer and intra-modal from the
@@ -239,12 +408,12 @@ class TDH(AlternatingHashing):
                           beta=0.01, buffer_init="randn", eval_every=4)
 
     def prepare_state(self, train, state) -> None:
-        """Factor ``2I + (beta/gamma) L`` once (dense, ``8 n^2`` bytes in float64), set up the miner and the
-        fixed triplet sample of :meth:`objective`."""
+        """Factor ``2I + (beta/gamma) L`` once (:class:`GraphBStep` with ``bstep_solver``), set up the miner and
+        the fixed triplet sample of :meth:`objective`."""
         cfg = self.config
         labels = np.asarray(train.labels)
         state.extra["bstep"] = GraphBStep(labels, cfg.beta / cfg.gamma, dtype=getattr(torch, cfg.bstep_dtype),
-                                          device=state.device)
+                                          device=state.device, solver=cfg.bstep_solver, tol=cfg.bstep_tol)
         state.extra["labels_np"] = labels
         state.extra["miner"] = triplet.TripletMiner(cfg.m_pos, cfg.m_neg, seed=cfg.seed)
         if not cfg.objective_items:
