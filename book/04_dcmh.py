@@ -284,8 +284,8 @@ plt.show()
 # $\mathbf F = \mathbf G = \mathbf 0$, $n^2 \log 2$: the outputs stay tiny, and their signs are close to noise.
 
 # %%
-plain = DCMH.small(bits=BITS, **REDUCED, output_norm=False, optimizer="sgd", lr_start=10 ** -1.5, lr_end=1e-3,
-                   weight_decay=5e-4, eval_every=0).fit(ds.train, progress=False)
+plain = DCMH.small(bits=BITS, **REDUCED, output_norm=False, optimizer="sgd", lr_image=10 ** -1.5, lr_text=10 ** -1.5,
+                   lr_end_ratio=1e-3 / 10 ** -1.5, weight_decay=5e-4, eval_every=0).fit(ds.train, progress=False)
 nll0 = len(ds.train) ** 2 * np.log(2)
 ratio_plain = plain.history[-1]["loss/nll"] / nll0
 ratio_small = dcmh.history[-1]["loss/nll"] / nll0
