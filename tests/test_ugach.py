@@ -256,3 +256,28 @@ def test_cli_trains_ugach_on_toy():
     row = json.loads(r.stdout.strip().splitlines()[-1])
     assert row["method"] == "ugach" and row["bits"] == 8 and 0.0 <= row["map_i2t"] <= 1.0
     assert row["epochs"] == UGACH.small_settings["pretrain_epochs"] + 1
+
+
+def test_pixel_descriptors_are_computed_once_per_process(monkeypatch):
+    """Two UGACH models on the same pixel array share one descriptor computation; callers get copies, so
+    changing one model's features cannot change the cached ones."""
+    from hashnotes.data import images as img_mod
+
+    calls = []
+    real = img_mod.image_descriptors
+
+    def counting(arr, size):
+        calls.append(arr.shape)
+        return real(arr, size=size)
+
+    monkeypatch.setattr(img_mod, "image_descriptors", counting)
+    monkeypatch.setattr(methods.UGACH, "_feature_cache", __import__("collections").OrderedDict())
+    pix = np.random.default_rng(0).integers(0, 256, size=(6, 3, 32, 32), dtype=np.uint8)
+    a, b = methods.UGACH.small(bits=16), methods.UGACH.small(bits=16)
+    fa = a.image_features(pix)
+    fa[:] = 0
+    fb = b.image_features(pix)
+    assert len(calls) == 1 and fb.flags.writeable and np.abs(fb).sum() > 0
+    np.testing.assert_array_equal(fb, real(pix, size=a.config.descriptor_size))
+    b.image_features(pix[::-1].copy())
+    assert len(calls) == 2

@@ -197,10 +197,10 @@ class UGACH(HashingMethod):
                           epochs=4, pool_size=100)
 
     _MODALITIES = ("image", "text")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._feature_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+    # image descriptors of pixel arrays, keyed by content, shared by every UGACH model of the process (a
+    # benchmark fits several models on the same split; the 10,000 toy descriptors take ~50 s to compute);
+    # the last 4 arrays are kept, read-only (callers get copies)
+    _feature_cache: "OrderedDict[str, np.ndarray]" = OrderedDict()
 
     # ---- inputs -------------------------------------------------------------------------------------
     def _image_dim(self, data) -> int:
@@ -215,7 +215,7 @@ class UGACH(HashingMethod):
 
     def image_features(self, images) -> np.ndarray:
         """Float32 image features: feature rows as they are; uint8 pixels through
-        :func:`~hashnotes.data.images.image_descriptors` (cached per array content, last 4 arrays)."""
+        :func:`~hashnotes.data.images.image_descriptors` (cached per array content for the whole process, last 4 arrays; a copy is returned)."""
         if np.ndim(images) == 2:
             x = np.asarray(images.detach().cpu() if isinstance(images, torch.Tensor) else images, dtype=np.float32)
             return x
@@ -226,11 +226,13 @@ class UGACH(HashingMethod):
         arr = np.ascontiguousarray(images.cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images))
         key = hashlib.sha1(arr.tobytes()).hexdigest() + str(arr.shape) + str(self.config.descriptor_size)
         if key not in self._feature_cache:
-            self._feature_cache[key] = image_descriptors(arr, size=self.config.descriptor_size)
+            feats = image_descriptors(arr, size=self.config.descriptor_size)
+            feats.flags.writeable = False
+            self._feature_cache[key] = feats
             while len(self._feature_cache) > 4:
                 self._feature_cache.popitem(last=False)
         self._feature_cache.move_to_end(key)
-        return self._feature_cache[key]
+        return self._feature_cache[key].copy()
 
     def encode_image(self, images) -> np.ndarray:
         if np.ndim(images) == 4:
