@@ -216,7 +216,7 @@ class DAPH(HashingMethod):
                           text_hidden=(512,), dropout=0.0, optimizer="adam", lr_image=1e-3, lr_text=1e-3,
                           weight_decay=0.0, proxy_epochs=8, proxy_batch_size=64, proxy_lr=1e-3, class_lr=1e-3,
                           proxy_width=128, proxy_text_dropout=0.0, label_dropout=0.0, class_hidden=512,
-                          class_dropout=0.0, image_dropout=0.0, eval_every=2)
+                          class_dropout=0.0, image_dropout=0.0, eval_every=4)
 
     # ---- networks ---------------------------------------------------------------------------------
     def _image_trunk(self, data, fitting: bool, out_dim: int) -> nn.Module:
