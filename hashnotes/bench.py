@@ -21,7 +21,20 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["run_key", "read_rows", "evaluate_row", "run_benchmark", "summary", "SCALARS"]
+__all__ = ["run_key", "read_rows", "evaluate_row", "run_benchmark", "summary", "claim_checks", "reference_results",
+           "reference_index_benchmark",
+           "REFERENCE_TRACKS", "SCALARS"]
+
+# The benchmark runs shipped with the package (hashnotes/results/<track>.jsonl), each made by the command
+# given here on a 2-core CPU; the comparison chapter reads them, and so does a reader's Colab kernel.
+REFERENCE_TRACKS = {
+    "toy": "python -m hashnotes bench --methods dcmh cdhcr tdh ugach daph cca random --bits 16 32 64 "
+           "--data toy --seeds 3 --out OUT",
+    "wiki": "python -m hashnotes bench --methods dcmh cdhcr tdh ugach daph cca random --bits 16 32 64 "
+            "--data wiki --root DATA --seeds 3 --out OUT",
+    "mirflickr_photos": "python -m hashnotes bench --methods dcmh cdhcr tdh ugach daph cca random --bits 16 32 64 "
+                        "--data DATA --missing-images drop --seeds 3 --out OUT",
+}
 
 SCALARS = ("data", "method", "bits", "seed", "preset", "map_i2t", "map_t2i", "map_at_r_i2t", "map_at_r_t2i",
            "top_r", "p_at_r2_i2t", "p_at_r2_t2i", "train_seconds", "eval_seconds", "epochs", "best_epoch")
@@ -128,6 +141,35 @@ def run_benchmark(ds, data_name: str, method_names, bits_list, seeds, out_dir, p
     bar.close()
     _write_csv(rows, out / "results.csv")
     return rows
+
+
+def reference_results(track: str) -> list[dict]:
+    """The rows of the benchmark run shipped with the package for ``track`` (a key of
+    :data:`REFERENCE_TRACKS`; the command that made it is the value)."""
+    from importlib import resources
+
+    if track not in REFERENCE_TRACKS:
+        raise ValueError(f"track: expected one of {sorted(REFERENCE_TRACKS)}, got {track!r}")
+    f = resources.files("hashnotes") / "results" / f"{track}.jsonl"
+    if not f.is_file():
+        raise FileNotFoundError(f"the package has no results file for {track!r} ({f}); reinstall hashnotes")
+    with resources.as_file(f) as path:
+        return read_rows(path)
+
+
+def reference_index_benchmark() -> dict:
+    """The faiss index benchmark shipped with the package (``benchmarks/bench_index.py --json-out``):
+    ``{(n, kind): [row, ...]}``, each row with ``setting``, ``qps`` (queries per second, one thread),
+    ``recall`` (recall@100 by distance), ``recall_ids``, ``build_s``, ``index_mb`` and ``peak_extra_mb``."""
+    from importlib import resources
+
+    f = resources.files("hashnotes") / "results" / "index.json"
+    if not f.is_file():
+        raise FileNotFoundError(f"the package has no index benchmark file ({f}); reinstall hashnotes")
+    out: dict = {}
+    for r in json.loads(f.read_text()):
+        out.setdefault((int(r["n"]), r["kind"]), []).append({**r, "recall": r["recall_dist"]})
+    return out
 
 
 def summary(rows, keys=("map_i2t", "map_t2i")) -> dict:

@@ -101,3 +101,33 @@ def test_claim_checks_verdicts_from_means_and_spreads():
     assert checks["UGACH above CCA without labels"]["verdict"] == "not testable"
     c = checks["DCMH above CCA"]["checks"][0]
     assert c["margin"] == pytest.approx(0.20) and c["spread"] == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize("track", sorted(bench.REFERENCE_TRACKS))
+def test_reference_results_are_complete_runs_of_one_split(track):
+    """Every shipped track holds each (method, bits) for the same seeds, on one split, with its provenance."""
+    rows = bench.reference_results(track)
+    assert rows and {r["data"] for r in rows} == {rows[0]["data"]}
+    assert len({str(r["dataset"]["split"]["digest"]) for r in rows}) == 1
+    runs = {(r["method"], r["bits"], r["seed"]) for r in rows}
+    assert len(runs) == len(rows)  # no run twice
+    methods_, bits, seeds = ({k[i] for k in runs} for i in range(3))
+    assert runs == {(m, b, s) for m in methods_ for b in bits for s in seeds}
+    assert {"dcmh", "cdhcr", "tdh", "ugach", "daph", "cca", "random"} <= methods_ and bits == {16, 32, 64}
+    for r in rows:
+        assert 0 <= r["map_i2t"] <= 1 and r["environment"]["hashnotes"] and r["config"]["bits"] == r["bits"]
+
+
+def test_reference_results_reject_an_unknown_track():
+    with pytest.raises(ValueError, match="track"):
+        bench.reference_results("flickr")
+
+
+def test_reference_index_benchmark_has_exact_and_approximate_rows():
+    idx = bench.reference_index_benchmark()
+    kinds = {k for _, k in idx}
+    assert {"flat", "ivf"} <= kinds
+    for (n, kind), rows in idx.items():
+        assert n >= 1_000_000 and all(0 <= r["recall"] <= 1 and r["qps"] > 0 for r in rows)
+        if kind == "flat":
+            assert all(r["recall"] == 1.0 for r in rows)  # the exact scan is the reference

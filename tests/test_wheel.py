@@ -39,6 +39,8 @@ def test_wheel_holds_the_package_and_one_version(wheel):
         text = z.read(meta).decode()
     src = {str(p.relative_to(REPO)) for p in (REPO / "hashnotes").rglob("*.py")}
     assert src <= names, sorted(src - names)[:5]
+    data = {str(p.relative_to(REPO)) for p in (REPO / "hashnotes" / "results").glob("*.json*")}
+    assert data and data <= names, sorted(data - names)  # the reference results the comparison chapter reads
     assert f"Version: {hashnotes.__version__}" in text
     assert "Provides-Extra: book" in text and "Provides-Extra: test" in text
     assert not any(n.startswith(("tests/", "book/", "benchmarks/")) for n in names)
@@ -65,6 +67,9 @@ def test_wheel_installs_and_runs_in_a_fresh_environment(wheel, tmp_path):
     assert v.returncode == 0 and v.stdout.strip() == f"hashnotes {hashnotes.__version__}"
     h = subprocess.run([str(py), "-m", "hashnotes", "--help"], cwd=cwd, capture_output=True, text=True)
     assert h.returncode == 0 and "train" in h.stdout and "bench" in h.stdout
+    rows = subprocess.run([str(py), "-c", "from hashnotes import bench; print(len(bench.reference_results('toy')))"],
+                          cwd=cwd, capture_output=True, text=True)
+    assert rows.returncode == 0 and int(rows.stdout) > 0, rows.stderr[-1000:]
     script = env_dir / "bin" / "hashnotes"
     if script.exists():
         s = subprocess.run([str(script), "--version"], cwd=cwd, capture_output=True, text=True)
