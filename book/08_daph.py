@@ -68,8 +68,10 @@ rng = np.random.default_rng(0)
 # $b_1, \dots, b_m$ through a softmax:
 #
 # $$
-# \ell(a;\, b_1, \dots, b_m) = -\log \frac{e^{a}}{e^{a} + \sum_{q} e^{b_q}}
-# = \operatorname{softplus}(L - a), \qquad L = \log \sum_q e^{b_q} .
+# \begin{aligned}
+# \ell(a;\, b_1, \dots, b_m) &= -\log \frac{e^{a}}{e^{a} + \sum_{q} e^{b_q}} \\
+# &= \operatorname{softplus}(L - a), \qquad L = \log \sum_q e^{b_q} .
+# \end{aligned}
 # $$ (eq-daph-ratio)
 #
 # The second form follows from dividing numerator and denominator by $e^a$. In stage 2 the scores compare a
@@ -334,9 +336,11 @@ plots.table([[i, " + ".join(n for n, b in zip(names, ex[i]) if b)]
 # pulls each output toward the anchors with its exact label set, against all anchors it shares nothing with;
 #
 # $$
-# \mathcal L_{similar}(\mathbf A) = \frac{1}{|\mathcal I'|} \sum_{i \in \mathcal I'}
-# \ell\big(\gamma(\bar u_i - \sigma);\ \{\gamma u_{iq}\}_{q \in N_i}\big), \qquad
-# \bar u_i = \sum_j \omega_{ij}\, u_{ij}, \quad \omega_{ij} = \frac{PP_{ij}\, s_{ij}}{\sum_{j'} s_{ij'} + \epsilon}
+# \begin{aligned}
+# \mathcal L_{similar}(\mathbf A) &= \frac{1}{|\mathcal I'|} \sum_{i \in \mathcal I'}
+# \ell\big(\gamma(\bar u_i - \sigma);\ \{\gamma u_{iq}\}_{q \in N_i}\big), \\
+# \bar u_i &= \sum_j \omega_{ij}\, u_{ij}, \qquad \omega_{ij} = \frac{PP_{ij}\, s_{ij}}{\sum_{j'} s_{ij'} + \epsilon}
+# \end{aligned}
 # $$ (eq-daph-similar)
 #
 # does the same for the overlap-weighted mean score of the partially similar anchors ($\mathcal I'$ are the items
@@ -352,8 +356,10 @@ plots.table([[i, " + ".join(n for n, b in zip(names, ex[i]) if b)]
 # $m \in \{v, t\}$ is
 #
 # $$
-# \mathcal L^m = \mathcal L_{same}(\mathbf A^v) + \mathcal L_{same}(\mathbf A^t) + \mathcal L_{class}
-# + \eta\,\big(\mathcal L_{similar}(\mathbf A^v) + \mathcal L_{similar}(\mathbf A^t)\big), \qquad \eta = 1 .
+# \begin{aligned}
+# \mathcal L^m = {}& \mathcal L_{same}(\mathbf A^v) + \mathcal L_{same}(\mathbf A^t) + \mathcal L_{class} \\
+# &+ \eta\,\big(\mathcal L_{similar}(\mathbf A^v) + \mathcal L_{similar}(\mathbf A^t)\big), \qquad \eta = 1 .
+# \end{aligned}
 # $$ (eq-daph-stage2)
 #
 # The weights $\omega$ of item 0 in the table above: it shares labels with the anchors as in its row, and the

@@ -173,7 +173,7 @@ table([[n.upper(), c["net"], c["gflop"], c["epochs"], c["pflop_run"]] for n, c i
 # its time. Real runs are slower, often several times: small convolutions do not reach the peak, and decoding
 # 224-pixel JPEGs can be the bottleneck (the presets' `loader_workers` decode them off the training thread, and
 # `amp=True` runs the networks in bfloat16 with the likelihoods in float32). No GPU was available where this book
-# was built, so these are the bounds, not measurements; `benchmarks/bench_paper_epoch.py` in the repository
+# was built, so these are the bounds, not measurements; {repo}`benchmarks/bench_paper_epoch.py` in the repository
 # measures images per second and the epoch time on your device next to the same bound.
 
 # %%
@@ -196,7 +196,7 @@ table(bound_rows, ["GPU (vendor peak)", "method", "images/s at the peak", "minut
 # {glue:text}`t4_dcmh_min:.0f` minutes, a bound that real runs do not approach: at this size the fixed cost of each
 # of the run's tens of thousands of iterations (launching kernels, the optimiser step, the text network, moving
 # a batch to the GPU) and decoding the JPEGs take most of the time. Measure your own device before planning a
-# run: `benchmarks/bench_paper_epoch.py --device cuda --amp` prints its images per second and epoch time.
+# run: {repo}`benchmarks/bench_paper_epoch.py` with `--device cuda --amp` prints its images per second and epoch time.
 #
 # ## In Colab
 #
@@ -221,7 +221,7 @@ table(bound_rows, ["GPU (vendor peak)", "method", "images/s at the peak", "minut
 #     --recall --save-index mirflickr-64.index
 # ```
 #
-# The approximate indexes trade recall for speed. The repository's `benchmarks/bench_index.py` measured them on
+# The approximate indexes trade recall for speed. The repository's {repo}`benchmarks/bench_index.py` measured them on
 # 64-bit codes clustered as a hashing model's are (10,000 centres, every bit flipped with probability 0.1), with
 # 1,000 queries, 100 neighbours each, on one thread; recall@100 counts a returned item as found when it is at most
 # as far as the exact 100th neighbour:
