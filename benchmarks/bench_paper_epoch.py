@@ -41,16 +41,6 @@ def matmul_rate(device: torch.device, dtype: torch.dtype, size: int = 2048, reps
     return 2 * size ** 3 * reps / (time.perf_counter() - t0)
 
 
-def flops_per_item(net, x) -> float:
-    """FLOPs of one forward + backward pass per item of the batch ``x``."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        net(x).sum().backward()
-    net.zero_grad(set_to_none=True)
-    return counter.get_total_flops() / len(x)
-
-
 def time_iteration(model, modality: str, x, iters: int, amp: bool) -> float:
     """Seconds per training iteration (forward, a stand-in loss, backward, optimiser step) of one network."""
     net = model.modules[modality]
@@ -78,7 +68,7 @@ def time_iteration(model, modality: str, x, iters: int, amp: bool) -> float:
 
 
 def main(argv=None):
-    from hashnotes import methods
+    from hashnotes import bench, methods
     from hashnotes.data.base import PairSet
     from hashnotes.train import resolve_device
 
@@ -113,7 +103,7 @@ def main(argv=None):
         model.setup(spec, dev)
         xi = torch.as_tensor(spec.images, device=dev)
         xt = torch.as_tensor(spec.texts, device=dev)
-        f_img = flops_per_item(model.modules["image"], xi[:8])
+        f_img = bench.train_flops(model.modules["image"], xi[:8])
         ti = time_iteration(model, "image", xi, args.iters, args.amp)
         tt = time_iteration(model, "text", xt, args.iters, args.amp)
         epoch = math.ceil(args.n / b) * (ti + tt)

@@ -143,8 +143,8 @@ print(f"largest difference from the file over CCA and random codes, seed 0, 16/3
 
 # %%
 def mean_std(rows, key, method, bits):
-    v = np.array([r[key] for r in rows if r["method"] == method and r["bits"] == bits])
-    return v.mean(), v.std(ddof=1), len(v)
+    """(mean, std, seeds) of one method and code length of a track (the rows of one `bench` run)."""
+    return bench.seed_stats(rows, rows[0]["data"], method, bits, key)
 
 
 def fmt(ms):
@@ -168,13 +168,11 @@ map_table("toy")
 
 # %%
 def margins(track, over="cca", methods_=SUPERVISED, key="map"):
-    rows, out = ROWS[track], []
-    for m in methods_:
-        for b in BITS:
-            for d in ("i2t", "t2i"):
-                a, c = mean_std(rows, f"{key}_{d}", m, b), mean_std(rows, f"{key}_{d}", over, b)
-                out.append((m, b, d, a[0] - c[0], a[1] + c[1]))
-    return out
+    """(method, bits, direction, margin over `over`, spread) from `bench.compare`, the claims' own test."""
+    rows = ROWS[track]
+    return [(m, c["bits"], c["direction"], c["margin"], c["spread"]) for m in methods_
+            for c in sorted(bench.compare(rows, rows[0]["data"], m, over, key),
+                            key=lambda c: (c["bits"], c["direction"]))]
 
 
 toy_margins = margins("toy")

@@ -43,9 +43,9 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from hashnotes import bench, methods, plots, widgets
+from hashnotes.data.base import PairSet
 
 glue, table = widgets.glue, plots.table
 
@@ -118,20 +118,10 @@ table(rows, ["method", "image network", "epochs", "batch", "optimiser"])
 # 224 pixels), and multiplies by the training set and the epochs: the arithmetic a full run must do.
 
 # %%
-from hashnotes.data.base import PairSet  # noqa: E402
-
 rng = np.random.default_rng(0)
 probe = PairSet(images=rng.integers(0, 256, (4, 3, 224, 224), dtype=np.uint8),
                 texts=(rng.random((4, 1386)) < 0.01).astype(np.float32), labels=np.eye(4, 24, dtype=np.uint8),
                 ids=np.arange(4))
-
-
-def train_flops(net, x):
-    """FLOPs of one forward and backward pass, per image of the batch x."""
-    with FlopCounterMode(display=False) as counter:
-        net(x).sum().backward()
-    net.zero_grad(set_to_none=True)
-    return counter.get_total_flops() / len(x)
 
 
 N_TRAIN = 10_000   # MIRFLICKR-25K's training pairs under the DCMH protocol
@@ -142,7 +132,7 @@ for name in ("dcmh", "cdhcr", "tdh", "daph"):
     model.setup(probe, "cpu")
     net = model.modules["image"]
     epochs = model.config.epochs      # DAPH: the hashing stage; its proxy network is small and sees labels
-    cost[name] = {"net": model.config.image_net, "gflop": train_flops(net, x) / 1e9, "epochs": epochs}
+    cost[name] = {"net": model.config.image_net, "gflop": bench.train_flops(net, x) / 1e9, "epochs": epochs}
     cost[name]["pflop_run"] = cost[name]["gflop"] * 1e9 * N_TRAIN * epochs / 1e15
     glue(f"{name}_gflop", cost[name]["gflop"])
     glue(f"{name}_pflop", cost[name]["pflop_run"])

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["run_key", "read_rows", "evaluate_row", "run_benchmark", "summary", "claim_checks", "reference_results",
-           "reference_index_benchmark",
-           "REFERENCE_TRACKS", "SCALARS"]
+__all__ = ["run_key", "read_rows", "evaluate_row", "run_benchmark", "summary", "seed_stats", "compare",
+           "claim_checks", "reference_results", "reference_index_benchmark", "train_flops", "REFERENCE_TRACKS",
+           "SCALARS"]
 
 # The benchmark runs shipped with the package (hashnotes/results/<track>.jsonl), each made by the command
 # given here on a 2-core CPU; the comparison chapter reads them, and so does a reader's Colab kernel.
@@ -87,6 +87,17 @@ def evaluate_row(model, ds, top_r: int) -> dict:
     return out
 
 
+def train_flops(net, x) -> float:
+    """FLOPs of one forward and backward pass of ``net`` per item of the batch ``x`` (PyTorch's FLOP
+    counter; the gradients are cleared afterwards)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        net(x).sum().backward()
+    net.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / len(x)
+
+
 def _write_csv(rows, path: Path) -> None:
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=SCALARS, extrasaction="ignore")
@@ -143,6 +154,16 @@ def run_benchmark(ds, data_name: str, method_names, bits_list, seeds, out_dir, p
     return rows
 
 
+def _shipped(name: str, what: str):
+    """The package data file ``hashnotes/results/<name>`` (a FileNotFoundError naming ``what`` if absent)."""
+    from importlib import resources
+
+    f = resources.files("hashnotes") / "results" / name
+    if not f.is_file():
+        raise FileNotFoundError(f"the package has no {what} ({f}); reinstall hashnotes")
+    return f
+
+
 def reference_results(track: str) -> list[dict]:
     """The rows of the benchmark run shipped with the package for ``track`` (a key of
     :data:`REFERENCE_TRACKS`; the command that made it is the value)."""
@@ -150,10 +171,7 @@ def reference_results(track: str) -> list[dict]:
 
     if track not in REFERENCE_TRACKS:
         raise ValueError(f"track: expected one of {sorted(REFERENCE_TRACKS)}, got {track!r}")
-    f = resources.files("hashnotes") / "results" / f"{track}.jsonl"
-    if not f.is_file():
-        raise FileNotFoundError(f"the package has no results file for {track!r} ({f}); reinstall hashnotes")
-    with resources.as_file(f) as path:
+    with resources.as_file(_shipped(f"{track}.jsonl", f"results file for {track!r}")) as path:
         return read_rows(path)
 
 
@@ -161,15 +179,16 @@ def reference_index_benchmark() -> dict:
     """The faiss index benchmark shipped with the package (``benchmarks/bench_index.py --json-out``):
     ``{(n, kind): [row, ...]}``, each row with ``setting``, ``qps`` (queries per second, one thread),
     ``recall`` (recall@100 by distance), ``recall_ids``, ``build_s``, ``index_mb`` and ``peak_extra_mb``."""
-    from importlib import resources
-
-    f = resources.files("hashnotes") / "results" / "index.json"
-    if not f.is_file():
-        raise FileNotFoundError(f"the package has no index benchmark file ({f}); reinstall hashnotes")
     out: dict = {}
-    for r in json.loads(f.read_text()):
+    for r in json.loads(_shipped("index.json", "index benchmark file").read_text()):
         out.setdefault((int(r["n"]), r["kind"]), []).append({**r, "recall": r["recall_dist"]})
     return out
+
+
+def _mean_std(values) -> tuple:
+    """``(mean, std, n)`` of one run's values over seeds (std with ddof=1; 0 for a single seed)."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else 0.0), len(v)
 
 
 def summary(rows, keys=("map_i2t", "map_t2i")) -> dict:
@@ -178,12 +197,31 @@ def summary(rows, keys=("map_i2t", "map_t2i")) -> dict:
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["data"], r["method"], int(r["bits"])), []).append(r)
-    out = {}
-    for k, rs in sorted(groups.items()):
-        out[k] = {}
-        for key in keys:
-            v = np.array([r[key] for r in rs], dtype=np.float64)
-            out[k][key] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v))
+    return {k: {key: _mean_std([r[key] for r in rs]) for key in keys} for k, rs in sorted(groups.items())}
+
+
+def seed_stats(rows, data: str, method: str, bits: int, key: str):
+    """``(mean, std, n_seeds)`` of ``key`` over the rows of one (data, method, bits), as in :func:`summary`;
+    None when there is no such row."""
+    v = [r[key] for r in rows if r["data"] == data and r["method"] == method and int(r["bits"]) == bits]
+    return _mean_std(v) if v else None
+
+
+def compare(rows, data: str, a: str, b: str, metric: str = "map") -> list[dict]:
+    """Method ``a`` against ``b`` on track ``data`` at every bit length and in both directions: one entry per
+    (bits, direction) with both ``(mean, std, n)``, the ``margin`` (difference of the means), the ``spread``
+    (sum of the two standard deviations) and ``holds`` (margin > spread). Lengths where either is missing
+    are left out."""
+    bits_list = sorted({int(r["bits"]) for r in rows if r["data"] == data})
+    out = []
+    for d in ("i2t", "t2i"):
+        for bits in bits_list:
+            sa, sb = seed_stats(rows, data, a, bits, f"{metric}_{d}"), seed_stats(rows, data, b, bits, f"{metric}_{d}")
+            if sa is None or sb is None:
+                continue
+            diff, spread = sa[0] - sb[0], sa[1] + sb[1]
+            out.append({"bits": bits, "direction": d, "a": sa, "b": sb, "margin": diff, "spread": spread,
+                        "holds": diff > spread})
     return out
 
 
@@ -201,11 +239,19 @@ CLAIMS = (
 )
 
 
-def _stats(rows, data, method, bits, key):
-    v = np.array([r[key] for r in rows if r["data"] == data and r["method"] == method and int(r["bits"]) == bits])
-    if len(v) == 0:
-        return None
-    return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else 0.0), len(v)
+def _not_falling(rows, data: str, method: str, metric: str) -> list[dict]:
+    """Each step to the next longer code of ``method``, both directions: holds when the longer code's mean is
+    at least the shorter one's minus the two standard deviations."""
+    bits_list = sorted({int(r["bits"]) for r in rows if r["data"] == data})
+    out = []
+    for d in ("i2t", "t2i"):
+        series = [(bits, seed_stats(rows, data, method, bits, f"{metric}_{d}")) for bits in bits_list]
+        series = [(bits, s) for bits, s in series if s is not None]
+        for (b0, s0), (b1, s1) in zip(series, series[1:]):
+            diff, spread = s1[0] - s0[0], s0[1] + s1[1]
+            out.append({"bits": (b0, b1), "direction": d, "a": s1, "b": s0, "margin": diff, "spread": spread,
+                        "holds": diff >= -spread})
+    return out
 
 
 def claim_checks(rows, data: str) -> list[dict]:
@@ -217,28 +263,9 @@ def claim_checks(rows, data: str) -> list[dict]:
     when it fails everywhere it can be tested, "partly" otherwise, and "not testable" when a method is
     missing from the rows. Each entry lists the per-(bits, direction) numbers behind the verdict.
     """
-    bits_list = sorted({int(r["bits"]) for r in rows if r["data"] == data})
     out = []
     for name, source, kind, args in CLAIMS:
-        checks = []
-        for d in ("i2t", "t2i"):
-            if kind == "above":
-                a, b, metric = args
-                for bits in bits_list:
-                    sa, sb = _stats(rows, data, a, bits, f"{metric}_{d}"), _stats(rows, data, b, bits, f"{metric}_{d}")
-                    if sa is None or sb is None:
-                        continue
-                    diff, spread = sa[0] - sb[0], sa[1] + sb[1]
-                    checks.append({"bits": bits, "direction": d, "a": sa, "b": sb, "margin": diff,
-                                   "spread": spread, "holds": diff > spread})
-            else:
-                m, metric = args
-                series = [(bits, _stats(rows, data, m, bits, f"{metric}_{d}")) for bits in bits_list]
-                series = [(bits, s) for bits, s in series if s is not None]
-                for (b0, s0), (b1, s1) in zip(series, series[1:]):
-                    diff, spread = s1[0] - s0[0], s0[1] + s1[1]
-                    checks.append({"bits": (b0, b1), "direction": d, "a": s1, "b": s0, "margin": diff,
-                                   "spread": spread, "holds": diff >= -spread})
+        checks = compare(rows, data, *args) if kind == "above" else _not_falling(rows, data, *args)
         if not checks:
             verdict = "not testable"
         elif all(c["holds"] for c in checks):

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def golden_case():
-    """The toy retrieval case of METHODS.md 1.3 (DCMH ``calc_hammingranking.py`` ``__main__``)."""
+    """The toy retrieval case of the DCMH reference code (``calc_hammingranking.py`` ``__main__``)."""
     return {
         "qB": np.array([[1, -1, 1, 1], [-1, -1, -1, 1], [1, 1, -1, 1], [1, 1, 1, -1]], dtype=np.int8),
         "rB": np.array([[1, -1, 1, -1], [-1, -1, 1, -1], [-1, -1, 1, -1], [1, 1, -1, -1],

@@ -131,3 +131,23 @@ def test_reference_index_benchmark_has_exact_and_approximate_rows():
         assert n >= 1_000_000 and all(0 <= r["recall"] <= 1 and r["qps"] > 0 for r in rows)
         if kind == "flat":
             assert all(r["recall"] == 1.0 for r in rows)  # the exact scan is the reference
+
+
+def test_train_flops_counts_forward_and_backward_per_item():
+    """A bias-free 4 -> 3 linear layer: 2*4*3 FLOPs forward per item and as many for the weight gradient
+    (the input needs no gradient); the gradients are cleared afterwards."""
+    import torch
+
+    net = torch.nn.Linear(4, 3, bias=False)
+    assert bench.train_flops(net, torch.ones(5, 4)) == 2 * (2 * 4 * 3)
+    assert net.weight.grad is None
+
+
+def test_compare_is_the_claims_above_test():
+    rows = bench.reference_results("toy")
+    checks = bench.compare(rows, "toy", "dcmh", "cca")
+    claim = next(c for c in bench.claim_checks(rows, "toy") if c["claim"] == "DCMH above CCA")
+    assert checks == claim["checks"] and len(checks) == 6
+    for c in checks:
+        a, b = (bench.seed_stats(rows, "toy", m, c["bits"], f"map_{c['direction']}") for m in ("dcmh", "cca"))
+        assert c["margin"] == a[0] - b[0] and c["spread"] == a[1] + b[1] and c["holds"] == (c["margin"] > c["spread"])

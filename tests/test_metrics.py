@@ -375,7 +375,7 @@ def test_map_at_r_bounded_and_differs_from_torchcmh_variant():
     qB = np.array([[1, 1, 1, 1]], dtype=np.int8)
     rB = np.array([[1, 1, 1, 1], [1, 1, 1, -1], [1, 1, -1, -1], [1, -1, -1, -1]], dtype=np.int8)
     qL, rL = [[1]], [[1], [0], [0], [1]]
-    # AP@2 (METHODS 1.3): one hit inside the top 2, at rank 1 -> 1/1 = 1.0.
+    # AP@2 (averaged over the hits inside the top 2): one hit inside the top 2, at rank 1 -> 1/1 = 1.0.
     assert metrics.mean_average_precision(qB, rB, qL, rL, top_k=2) == pytest.approx(1.0)
     # torchcmh's calc_map_k(2) averages the first min(2, R) relevant items wherever they rank:
     # (1/1 + 2/4) / 2 = 0.75, which is AP@all here, not a top-2 metric.

@@ -1,8 +1,9 @@
 """Protocol splits: query / database / train (a subset of the database) / validation.
 
-The presets follow METHODS §1.2 (DCMH-style splits: a random query set, the rest is the retrieval
-database, the training set is drawn from the database) and decision §9 row 38 (a validation set held
-out of the database, disjoint from the training set, is the only set used for model selection).
+The presets follow the DCMH protocol (Jiang & Li 2017; a random query set, the rest is the retrieval
+database, the training set is drawn from the database). A validation set is held out of the database,
+disjoint from the training set, and is the only set used for model selection (the book's appendix,
+"Notation and decisions", says why).
 """
 from __future__ import annotations
 
@@ -64,13 +65,13 @@ class Protocol:
 
 PROTOCOLS: dict[str, Protocol] = {
     "mirflickr25k": Protocol("mirflickr25k", 2000, 10000, 1000, 20015,
-                             "DCMH: QUERY_SIZE=2000, TRAINING_SIZE=10000, DATABASE_SIZE=18015 (METHODS §1.2)"),
+                             "DCMH release: QUERY_SIZE=2000, TRAINING_SIZE=10000, DATABASE_SIZE=18015"),
     "nuswide": Protocol("nuswide", 2100, 10500, 1000, 195834,
                         "DCMH paper §4.2 / torchcmh nus_wide.py: 2,100 query, 10,500 train"),
     "iapr": Protocol("iapr", 2000, 10000, 1000, 20000,
                      "DCMH paper §4.2 / torchcmh tc12.py: 2,000 query, 10,000 train"),
     "mscoco": Protocol("mscoco", 5000, 10000, 1000, 122218,
-                       "torchcmh coco2014.py: 5,000 query, 10,000 train (METHODS §9 row 24)"),
+                       "torchcmh coco2014.py: 5,000 query, 10,000 train"),
     "toy": Protocol("toy", None, None, None, 10000,
                     "hashnotes toy: 10% query, train min(2000, 40%), val 5% (toy_sizes)"),
     "scaled": Protocol("scaled", None, None, None, 20015,
