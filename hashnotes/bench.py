@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["run_key", "read_rows", "evaluate_row", "run_benchmark", "summary", "seed_stats", "compare",
-           "claim_checks", "reference_results", "reference_index_benchmark", "train_flops", "REFERENCE_TRACKS",
+           "claim_checks", "config_differences", "describe_differences", "is_degenerate", "reference_results", "reference_index_benchmark", "train_flops", "REFERENCE_TRACKS",
            "SCALARS"]
 
 # The benchmark runs shipped with the package (hashnotes/results/<track>.jsonl), each made by the command
@@ -68,14 +68,17 @@ def read_rows(path) -> list[dict]:
 
 
 def evaluate_row(model, ds, top_r: int) -> dict:
-    """The scores of one trained model: mAP@all and mAP@R both ways, precision within radius 2 (per query)
-    and the pooled hash-lookup PR curves."""
+    """The scores of one trained model: mAP@all and mAP@R both ways, precision within radius 2 (per query),
+    the pooled hash-lookup PR curves, and the collapse guard's code statistics of the query and database
+    codes of each modality (``codes``, ``collapsed``: :func:`hashnotes.train.base.code_summary`)."""
     from . import metrics
+    from .train.base import code_summary
 
     qi, qt = model.encode_image(ds.query.images), model.encode_text(ds.query.texts)
     di, dt = model.encode_image(ds.database.images), model.encode_text(ds.database.texts)
     ql, dl = np.asarray(ds.query.labels), np.asarray(ds.database.labels)
-    out = {"top_r": int(min(top_r, len(dl)))}
+    out = {"top_r": int(min(top_r, len(dl))),
+           **code_summary({"query_image": qi, "query_text": qt, "database_image": di, "database_text": dt}, ql, dl)}
     for name, q, d in (("i2t", qi, dt), ("t2i", qt, di)):
         out[f"map_{name}"] = float(metrics.mean_average_precision(q, d, ql, dl))
         out[f"map_at_r_{name}"] = float(metrics.mean_average_precision(q, d, ql, dl, top_k=out["top_r"]))
@@ -191,20 +194,82 @@ def _mean_std(values) -> tuple:
     return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else 0.0), len(v)
 
 
+def _plan(row: dict) -> tuple:
+    """The settings a group of seeds must share: preset and epoch override."""
+    return (row.get("preset"), row.get("epochs_override"))
+
+
 def summary(rows, keys=("map_i2t", "map_t2i")) -> dict:
     """``{(data, method, bits): {key: (mean, std, n_seeds)}}`` over the seeds of each run (std with ddof=1;
-    0 for a single seed)."""
+    0 for a single seed), plus ``"collapsed"``: how many of those seeds' runs collapsed (:func:`is_degenerate`).
+
+    Rows of one (data, method, bits) made with another preset or epoch override are not seeds of the same
+    run: such a mixture is refused with a ValueError naming both settings."""
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["data"], r["method"], int(r["bits"])), []).append(r)
-    return {k: {key: _mean_std([r[key] for r in rs]) for key in keys} for k, rs in sorted(groups.items())}
+    out = {}
+    for k, rs in sorted(groups.items()):
+        plans = sorted({_plan(r) for r in rs}, key=str)
+        if len(plans) > 1:
+            raise ValueError(f"{k[0]} {k[1]} {k[2]} bits: the rows mix runs of different settings "
+                             f"(preset, epochs) {plans}; summarise each plan's rows on their own")
+        out[k] = {**{key: _mean_std([r[key] for r in rs]) for key in keys},
+                  "collapsed": sum(is_degenerate(r) for r in rs)}
+    return out
+
+
+def is_degenerate(row: dict) -> bool:
+    """True when the run's codes collapsed on any side (the row's ``collapsed`` list is not empty; see
+    :func:`hashnotes.codes.code_stats`): its scores measure the database order, not the method."""
+    return bool(row.get("collapsed"))
+
+
+def _rows_of(rows, data: str, method: str, bits: int) -> list[dict]:
+    return [r for r in rows if r["data"] == data and r["method"] == method and int(r["bits"]) == bits]
 
 
 def seed_stats(rows, data: str, method: str, bits: int, key: str):
     """``(mean, std, n_seeds)`` of ``key`` over the rows of one (data, method, bits), as in :func:`summary`;
     None when there is no such row."""
-    v = [r[key] for r in rows if r["data"] == data and r["method"] == method and int(r["bits"]) == bits]
+    v = [r[key] for r in _rows_of(rows, data, method, bits)]
     return _mean_std(v) if v else None
+
+
+# Config fields that say nothing about how a method trains (the run's identity, where it runs).
+_IDENTITY_FIELDS = ("bits", "seed", "device", "encode_batch_size")
+
+
+def config_differences(rows, data: str, a: str, b: str) -> dict:
+    """Every config field in which the runs of methods ``a`` and ``b`` on track ``data`` differ.
+
+    Returns ``{"budget": {field: (value_a, value_b)}, "method": {field: (value_a, value_b)},
+    "only_a": [fields], "only_b": [fields]}``: ``budget`` holds the differing fields that set the training
+    budget (:data:`hashnotes.train.networks.BUDGET_FIELDS`: epochs, batch, optimiser and schedule, output
+    normalisation, validation cadence, network sizes), ``method`` the other differing fields both configs
+    have (a method's own weights and loop settings), ``only_a`` / ``only_b`` the fields one config has and the
+    other lacks. The identity fields (bits, seed, device, encoding batch) are left out. Each method's config
+    is read from its first row; a method whose rows hold more than one config (apart from those fields) is
+    refused with a ValueError."""
+    from .train.networks import BUDGET_FIELDS
+
+    def config(m):
+        cfgs = []
+        for r in rows:
+            if r["data"] == data and r["method"] == m:
+                c = {k: v for k, v in (r.get("config") or {}).items() if k not in _IDENTITY_FIELDS}
+                if c not in cfgs:
+                    cfgs.append(c)
+        if len(cfgs) > 1:
+            keys = sorted(k for k in set(cfgs[0]) | set(cfgs[1]) if cfgs[0].get(k) != cfgs[1].get(k))
+            raise ValueError(f"{data}: the rows of {m} hold more than one config (they differ in {keys})")
+        return cfgs[0] if cfgs else {}
+
+    ca, cb = config(a), config(b)
+    both = [k for k in ca if k in cb and ca[k] != cb[k]]
+    return {"budget": {k: (ca[k], cb[k]) for k in both if k in BUDGET_FIELDS},
+            "method": {k: (ca[k], cb[k]) for k in both if k not in BUDGET_FIELDS},
+            "only_a": sorted(k for k in ca if k not in cb), "only_b": sorted(k for k in cb if k not in ca)}
 
 
 def compare(rows, data: str, a: str, b: str, metric: str = "map") -> list[dict]:
@@ -220,8 +285,9 @@ def compare(rows, data: str, a: str, b: str, metric: str = "map") -> list[dict]:
             if sa is None or sb is None:
                 continue
             diff, spread = sa[0] - sb[0], sa[1] + sb[1]
+            degenerate = sorted({m for m in (a, b) for r in _rows_of(rows, data, m, bits) if is_degenerate(r)})
             out.append({"bits": bits, "direction": d, "a": sa, "b": sb, "margin": diff, "spread": spread,
-                        "holds": diff > spread})
+                        "holds": diff > spread, "degenerate": degenerate})
     return out
 
 
@@ -249,8 +315,10 @@ def _not_falling(rows, data: str, method: str, metric: str) -> list[dict]:
         series = [(bits, s) for bits, s in series if s is not None]
         for (b0, s0), (b1, s1) in zip(series, series[1:]):
             diff, spread = s1[0] - s0[0], s0[1] + s1[1]
+            degenerate = [method] if any(is_degenerate(r) for bits in (b0, b1)
+                                         for r in _rows_of(rows, data, method, bits)) else []
             out.append({"bits": (b0, b1), "direction": d, "a": s1, "b": s0, "margin": diff, "spread": spread,
-                        "holds": diff >= -spread})
+                        "holds": diff >= -spread, "degenerate": degenerate})
     return out
 
 
@@ -259,20 +327,45 @@ def claim_checks(rows, data: str) -> list[dict]:
 
     ``above`` (a over b) holds at a bit length and direction when the mean difference exceeds the sum of the
     two standard deviations over seeds; ``not_falling`` holds when each longer code's mean is at least the
-    shorter one's minus their summed deviations. A claim is "held" when it holds everywhere, "not held"
-    when it fails everywhere it can be tested, "partly" otherwise, and "not testable" when a method is
-    missing from the rows. Each entry lists the per-(bits, direction) numbers behind the verdict.
+    shorter one's minus their summed deviations. A case where a run of either method collapsed
+    (:func:`is_degenerate`, any seed) is ``degenerate``: it is evidence neither for nor against the claim
+    and is left out of the verdict. Over the remaining cases a claim is "held" when it holds everywhere,
+    "not held" when it fails everywhere, "partly" otherwise; "degenerate" when every case is; "not
+    testable" when a method is missing from the rows, and "not testable here" when the two methods were
+    trained on different budgets (:func:`config_differences`: a difference in a budget field), whatever the
+    numbers say. Each entry lists the per-(bits, direction) numbers behind the verdict, the config
+    ``differences`` of the two methods, and the count of ``degenerate`` cases.
     """
     out = []
     for name, source, kind, args in CLAIMS:
         checks = compare(rows, data, *args) if kind == "above" else _not_falling(rows, data, *args)
+        diffs = config_differences(rows, data, args[0], args[1]) if kind == "above" else None
+        valid = [c for c in checks if not c["degenerate"]]
         if not checks:
             verdict = "not testable"
-        elif all(c["holds"] for c in checks):
+        elif diffs is not None and diffs["budget"]:
+            verdict = "not testable here"
+        elif not valid:
+            verdict = "degenerate"
+        elif all(c["holds"] for c in valid):
             verdict = "held"
-        elif not any(c["holds"] for c in checks):
+        elif not any(c["holds"] for c in valid):
             verdict = "not held"
         else:
             verdict = "partly"
-        out.append({"claim": name, "source": source, "data": data, "verdict": verdict, "checks": checks})
+        out.append({"claim": name, "source": source, "data": data, "verdict": verdict, "checks": checks,
+                    "differences": diffs, "degenerate": len(checks) - len(valid)})
     return out
+
+
+def describe_differences(diffs: dict | None, a: str = "a", b: str = "b") -> str:
+    """One line naming every config field in which two compared presets differ (for the claims table)."""
+    if diffs is None:
+        return "one method"
+    parts = [f"{k} {va!r} vs {vb!r}" for k, (va, vb) in {**diffs["budget"], **diffs["method"]}.items()]
+    for who, fields in ((a, diffs["only_a"]), (b, diffs["only_b"])):
+        if fields:
+            parts.append(f"only {who}: {', '.join(fields)}" if len(fields) <= 4 else
+                         f"{len(fields)} fields only {who} has")
+    text = "; ".join(parts) if parts else "none"
+    return ("BUDGET differs: " if diffs["budget"] else "") + text

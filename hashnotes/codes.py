@@ -20,6 +20,7 @@ from .threads import get_num_threads
 
 __all__ = [
     "sign", "to_pm1", "to_01", "pack_bits", "unpack_bits", "hamming_distance", "popcount64", "check_bits",
+    "code_stats", "CodeCollapseWarning", "COLLAPSE_SHARE",
 ]
 
 
@@ -227,3 +228,52 @@ def hamming_distance(a, b, method: str = "packed") -> np.ndarray:
         ip = a.astype(np.float64) @ b.astype(np.float64).T
         return ((c - ip) / 2).round().astype(np.int32)
     raise ValueError(f"method must be 'packed' or 'inner', got {method!r}")
+
+
+# --------------------------------------------------------------------------------------------------
+# collapse
+
+
+# A side (one modality's codes of one item set) is collapsed when one code holds more than this share of its
+# items and more items than share any one label set (see code_stats).
+COLLAPSE_SHARE = 0.5
+
+
+class CodeCollapseWarning(UserWarning):
+    """A trained model gives one code to most items of a modality (see :func:`code_stats`)."""
+
+
+def code_stats(codes, labels=None) -> dict:
+    """How a set of codes spreads over the code space: the signs of a collapse.
+
+    Returns ``{"n", "distinct", "constant_bits", "top_share", "label_top_share", "collapsed"}``:
+    ``distinct`` codes among the ``n`` rows, bits that take one value on every row, the share of rows that
+    hold the most common code, the share of rows that hold the most common label row (None without
+    ``labels``) and the verdict.
+
+    ``collapsed`` is True when the most common code holds more than half of the rows (``COLLAPSE_SHARE``)
+    and, with labels, more rows than carry any one label set. Why this rule: items that share a code are
+    tied in every Hamming ranking, and the order among tied items is the database order, not the model's;
+    once one code holds most items, mAP and precision measure that order. A perfect supervised code may
+    give all items of one label set one code, so a bucket is only suspicious when it is larger than every
+    label set -- it must then merge items the labels tell apart. A healthy code of 16 or more bits spreads
+    the items over many codes; the collapses met in practice put every item (or all but a few) on one code.
+    """
+    c = check_codes(codes, "codes")
+    n = len(c)
+    if n == 0:
+        raise ValueError("code_stats needs at least one code")
+    packed = pack_bits(c)
+    _, counts = np.unique(packed, axis=0, return_counts=True)
+    constant = int((np.all(c == c[:1], axis=0)).sum())
+    top = float(counts.max()) / n
+    label_top = None
+    if labels is not None:
+        lab = np.asarray(labels)
+        if lab.ndim != 2 or len(lab) != n:
+            raise ValueError(f"labels must be (n, l) with n = {n} rows, got shape {lab.shape}")
+        _, lc = np.unique(lab, axis=0, return_counts=True)
+        label_top = float(lc.max()) / n
+    collapsed = top > COLLAPSE_SHARE and (label_top is None or top > label_top)
+    return {"n": int(n), "distinct": int(len(counts)), "constant_bits": constant, "top_share": round(top, 6),
+            "label_top_share": None if label_top is None else round(label_top, 6), "collapsed": bool(collapsed)}

@@ -18,6 +18,7 @@ from torch import nn
 
 __all__ = [
     "Preprocess",
+    "feature_stats",
     "CNNF",
     "SmallCNN",
     "ResNet34Trunk",
@@ -53,10 +54,14 @@ class Preprocess(nn.Module):
         When given, image batches whose spatial size differs are bilinearly resized to ``size x size``.
     center : ``(d,)`` array or None
         For vector inputs: subtract this mean (e.g. DCMH-MATLAB's centred bag of words).
+    zscore : ``(mean, inv_std)`` pair of ``(d,)`` arrays, an int ``d``, or None
+        For vector inputs: ``(x - mean) * inv_std`` (pre-extracted features; the statistics come from
+        :func:`feature_stats` of the training split and are saved with the model). An int ``d`` registers
+        identity statistics of that width, for a model whose saved statistics are loaded afterwards.
     """
 
     def __init__(self, kind: str = "none", mean=None, std=None, scale: float = 1.0 / 255.0,
-                 average_image=None, size: int | None = None, center=None):
+                 average_image=None, size: int | None = None, center=None, zscore=None):
         super().__init__()
         if kind not in ("meanstd", "mean_image", "none"):
             raise ValueError(f"Preprocess kind must be 'meanstd', 'mean_image' or 'none', got {kind!r}")
@@ -85,6 +90,20 @@ class Preprocess(nn.Module):
             self.register_buffer("center", torch.as_tensor(np.asarray(center, dtype=np.float32)).view(1, -1))
         else:
             self.center = None
+        if zscore is not None:
+            if kind != "none":
+                raise ValueError("Preprocess(zscore=...) is for vector inputs (kind='none')")
+            if isinstance(zscore, (int, np.integer)):
+                z_mean, z_inv = np.zeros(int(zscore), np.float32), np.ones(int(zscore), np.float32)
+            else:
+                z_mean, z_inv = (np.asarray(a, dtype=np.float32).reshape(-1) for a in zscore)
+            if z_mean.shape != z_inv.shape or not np.isfinite(z_mean).all() or not (np.isfinite(z_inv).all()
+                                                                                    and (z_inv > 0).all()):
+                raise ValueError("Preprocess zscore needs finite (mean, inv_std) of one width with inv_std > 0")
+            self.register_buffer("z_mean", torch.from_numpy(z_mean).view(1, -1))
+            self.register_buffer("z_inv_std", torch.from_numpy(z_inv).view(1, -1))
+        else:
+            self.z_mean = self.z_inv_std = None
 
     def forward(self, x) -> torch.Tensor:
         dev = next(iter(self.buffers()), None)
@@ -97,6 +116,10 @@ class Preprocess(nn.Module):
         if self.kind == "none":
             if self.center is not None:
                 x = x - self.center
+            if self.z_mean is not None:
+                if x.ndim != 2 or x.shape[1] != self.z_mean.shape[1]:
+                    raise ValueError(f"inputs must be (n, {self.z_mean.shape[1]}), got shape {tuple(x.shape)}")
+                x = (x - self.z_mean) * self.z_inv_std
             return x
         if x.ndim != 4:
             raise ValueError(f"images must be a 4-D batch (n, C, H, W), got shape {tuple(x.shape)}")
@@ -110,6 +133,28 @@ class Preprocess(nn.Module):
                 return x - avg
             avg = nn.functional.interpolate(avg, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return x - avg
+
+
+def feature_stats(x, eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, inv_std)`` per column of the feature rows ``x`` (float64 sums), for standardising inputs.
+
+    A column of (near-)zero spread keeps ``inv_std = 1``: it is only centred. Pass the training split's
+    features: the same statistics must then be applied to every item that is encoded.
+    """
+    x = np.asarray(x)
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"feature_stats needs an (n, d) array with n >= 2, got shape {x.shape}")
+    mean = np.zeros(x.shape[1])
+    sq = np.zeros(x.shape[1])
+    for s in range(0, len(x), 4096):  # chunks: a float64 copy of a large feature file is not needed
+        c = np.asarray(x[s:s + 4096], dtype=np.float64)
+        if not np.isfinite(c).all():
+            raise ValueError("the features contain NaN or inf; clean them before training")
+        mean += c.sum(0)
+        sq += (c * c).sum(0)
+    mean /= len(x)
+    std = np.sqrt(np.maximum(sq / len(x) - mean * mean, 0.0))
+    return mean, np.where(std > eps, 1.0 / np.maximum(std, eps), 1.0)
 
 
 def channel_stats(images, max_items: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -415,7 +460,7 @@ class AlexNetTrunk(nn.Module):
 # --------------------------------------------------------------------------------------------- MLPs
 class _MLP(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int], dropout: float, activation: str,
-                 init_std: float | None, center=None):
+                 init_std: float | None, center=None, zscore=None):
         super().__init__()
         if int(in_dim) < 1 or int(out_dim) < 1:
             raise ValueError(f"in_dim and bits must be positive ints, got {in_dim!r}, {out_dim!r}")
@@ -424,7 +469,7 @@ class _MLP(nn.Module):
         acts = {"relu": nn.ReLU, "tanh": nn.Tanh}
         if activation not in acts:
             raise ValueError(f"activation must be one of {sorted(acts)}, got {activation!r}")
-        self.preprocess = Preprocess("none", center=center)
+        self.preprocess = Preprocess("none", center=center, zscore=zscore)
         dims = [int(in_dim), *[int(h) for h in hidden]]
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
@@ -458,8 +503,12 @@ class TextMLP(_MLP):
 
 
 class FeatureMLP(_MLP):
-    """Pre-extracted features (e.g. 4096-d VGG fc7) -> ``hidden`` -> ``out_dim`` (linear)."""
+    """Pre-extracted features (e.g. 4096-d VGG fc7) -> ``hidden`` -> ``out_dim`` (linear).
+
+    ``zscore``: standardise the inputs first (``(mean, inv_std)`` from :func:`feature_stats`, or the width
+    ``in_dim`` for identity statistics that a checkpoint then overwrites); None: raw inputs.
+    """
 
     def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int] = (4096,), dropout: float = 0.0,
-                 activation: str = "relu", init_std: float | None = None):
-        super().__init__(in_dim, out_dim, hidden, dropout, activation, init_std)
+                 activation: str = "relu", init_std: float | None = None, zscore=None):
+        super().__init__(in_dim, out_dim, hidden, dropout, activation, init_std, zscore=zscore)

@@ -74,7 +74,7 @@ def test_b_step_and_activation():
 def test_paper_preset_and_schedule():
     model = CDHCR.paper(bits=64)
     cfg = model.config
-    assert (cfg.gamma, cfg.alpha, cfg.distance, cfg.dch_weights) == (10.0, 1.0, "cosine", False)
+    assert (cfg.gamma, cfg.alpha, cfg.distance, cfg.dch_weights) == (10.0, 1.0, "cosine", True)
     assert (cfg.lr_image, cfg.lr_text, cfg.lr_step, cfg.lr_decay) == (1e-4, 3e-4, 15, 0.5)
     assert (cfg.batch_size, cfg.epochs, cfg.image_net, cfg.text_hidden) == (128, 100, "resnet34", (4096, 4096))
     net = torch.nn.Linear(3, 2)

@@ -138,7 +138,7 @@ class TripletMiner:
     """Draw ``m_pos`` positives and ``m_neg`` negatives per anchor from the labels (TDH, section 5.2).
 
     A positive shares at least one label with the anchor, a negative shares none. Sampling is uniform
-    without replacement (Gumbel-top-k over the masked candidates, one vectorised call for the whole
+    without replacement (top-k of uniform keys over the masked candidates, one vectorised call for the whole
     batch); when an anchor has fewer valid candidates than requested, its draws cycle through all of
     them. Anchors with no positive or no negative are dropped and counted (``MinedTriplets``).
 
@@ -164,10 +164,11 @@ class TripletMiner:
         self.generator = torch.Generator().manual_seed(self.seed)
 
     def _draw(self, mask: torch.Tensor, k: int) -> torch.Tensor:
-        # Gumbel-top-k: the top k of (Gumbel noise on allowed entries, -inf elsewhere) is a uniform
-        # sample without replacement; rows with fewer than k allowed entries wrap around.
-        noise = torch.rand(mask.shape, generator=self.generator).clamp_min_(1e-12)
-        scores = torch.where(mask, -torch.log(-torch.log(noise)), torch.tensor(float("-inf")))
+        # The top k of i.i.d. uniform keys on the allowed entries (-1, below every key, elsewhere) is a
+        # uniform sample without replacement (Gumbel-top-k with equal weights: the Gumbel transform
+        # -log(-log u) is increasing, so it would pick the same k); rows with fewer than k allowed entries
+        # wrap around.
+        scores = torch.rand(mask.shape, generator=self.generator).clamp_min_(1e-12).masked_fill_(~mask, -1.0)
         kk = min(k, mask.shape[1])
         top = torch.topk(scores, kk, dim=1).indices
         count = mask.sum(1, keepdim=True).clamp_min(1)

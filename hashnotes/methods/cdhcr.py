@@ -25,6 +25,7 @@ from .. import similarity
 from .._checks import check_choice, check_number
 from ..losses import cauchy
 from ..train import AlternatingConfig, AlternatingHashing
+from ..train.networks import small_budget
 
 __all__ = ["CDHCRConfig", "CDHCR"]
 
@@ -53,7 +54,7 @@ class CDHCRConfig(AlternatingConfig):
     gamma: float = 10.0
     alpha: float = 1.0
     distance: str = "cosine"
-    dch_weights: bool = False
+    dch_weights: bool = True
     eps: float = 1e-6
     image_net: str = "resnet34"
     image_size: int | None = 224
@@ -99,8 +100,7 @@ class CDHCR(AlternatingHashing):
 
     config_class = CDHCRConfig
     name = "cdhcr"
-    small_settings = dict(epochs=20, batch_size=64, image_net="small", image_size=None, small_width=16,
-                          text_hidden=(512,), lr_step=8, eval_every=5)
+    small_settings = small_budget()
 
     def output_activation(self, z: torch.Tensor) -> torch.Tensor:
         """tanh on both networks' outputs."""

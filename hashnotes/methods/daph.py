@@ -45,7 +45,7 @@ from ..losses import proxy
 from ..nets import AlexNetTrunk, FeatureMLP, SmallCNN, TextMLP, channel_stats
 from ..train import DataSpec, HashingMethod, Phase
 from ..train.batches import Feeder, partition_batches
-from ..train.networks import DeepConfig, make_optimizer
+from ..train.networks import DeepConfig, Standardised, build_feature_net, make_optimizer, small_budget
 
 __all__ = ["DAPHConfig", "DAPH", "ProxyGenerator", "ClassProxyNet", "IMAGE_NETS", "PROXIES", "POSITIVES"]
 
@@ -212,11 +212,9 @@ class DAPH(HashingMethod):
 
     config_class = DAPHConfig
     name = "daph"
-    small_settings = dict(epochs=8, batch_size=64, image_net="small", image_size=None, small_width=16,
-                          text_hidden=(512,), dropout=0.0, optimizer="adam", lr_image=1e-3, lr_text=1e-3,
-                          weight_decay=0.0, proxy_epochs=8, proxy_batch_size=64, proxy_lr=1e-3, class_lr=1e-3,
-                          proxy_width=128, proxy_text_dropout=0.0, label_dropout=0.0, class_hidden=512,
-                          class_dropout=0.0, image_dropout=0.0, eval_every=4)
+    small_settings = small_budget(proxy_epochs=8, proxy_batch_size=64, proxy_lr=1e-3, class_lr=1e-3,
+                                  proxy_width=128, proxy_text_dropout=0.0, label_dropout=0.0, class_hidden=512,
+                                  class_dropout=0.0, image_dropout=0.0)
 
     # ---- networks ---------------------------------------------------------------------------------
     def _image_trunk(self, data, fitting: bool, out_dim: int) -> nn.Module:
@@ -224,7 +222,7 @@ class DAPH(HashingMethod):
         cfg = self.config
         shape = tuple(data.image_shape)
         if len(shape) == 1:
-            return FeatureMLP(shape[0], out_dim, hidden=cfg.feature_hidden, dropout=cfg.image_dropout)
+            return build_feature_net(cfg, data, fitting, out_dim, cfg.image_dropout)
         if cfg.image_net == "small":
             size = cfg.image_size or (32 if shape[-1] <= 32 else 64)
             mean, std = channel_stats(data.images, seed=cfg.seed) if fitting else (None, None)
@@ -255,6 +253,9 @@ class DAPH(HashingMethod):
         modules["cdpg"] = ClassProxyNet(n_labels, bits, cfg.class_hidden, cfg.class_dropout, cfg.class_init_std)
         modules["image"] = self._image_trunk(data, fitting, bits)
         modules["text"] = self._text_net(data, bits, cfg.dropout)
+        if cfg.output_norm:  # stage 2's networks end in a per-bit BatchNorm before the tanh
+            modules["image"] = Standardised(modules["image"], bits)
+            modules["text"] = Standardised(modules["text"], bits)
         return modules
 
     def output(self, modality, x):

@@ -23,6 +23,7 @@ from .. import similarity
 from .._checks import check_number
 from ..losses import pairwise
 from ..train import AlternatingConfig, AlternatingHashing
+from ..train.networks import small_budget
 
 __all__ = ["DCMHConfig", "DCMH"]
 
@@ -95,9 +96,7 @@ class DCMH(AlternatingHashing):
 
     config_class = DCMHConfig
     name = "dcmh"
-    small_settings = dict(epochs=40, batch_size=64, image_net="small", image_size=None, small_width=16,
-                          text_hidden=(512,), text_init_std=None, output_norm=True, optimizer="adam",
-                          weight_decay=0.0, lr_image=2e-3, lr_text=2e-3, lr_end_ratio=0.1, eval_every=5)
+    small_settings = small_budget(text_init_std=None)
 
     def batch_loss(self, modality, idx, out, state):
         """Eq. (2) restricted to the batch rows: NLL against all buffer columns of the other modality, the

@@ -30,6 +30,7 @@ from .._checks import check_choice, check_int, check_number
 from ..codes import sign
 from ..losses import triplet
 from ..train import AlternatingHashing
+from ..train.networks import small_budget
 from .dcmh import DCMHConfig
 
 __all__ = ["TDHConfig", "TDH", "b_system_matrix", "GraphBStep", "b_objective", "exact_b_bruteforce", "SOLVERS",
@@ -403,10 +404,7 @@ class TDH(AlternatingHashing):
 
     config_class = TDHConfig
     name = "tdh"
-    small_settings = dict(epochs=10, batch_size=64, image_net="small", image_size=None, small_width=16,
-                          text_hidden=(512,), text_init_std=None, optimizer="adam", weight_decay=0.0,
-                          lr_image=1e-3, lr_text=1e-3, lr_end_ratio=0.1, dropout=0.0, gamma=1.0, eta=0.01,
-                          beta=0.01, buffer_init="randn", eval_every=5)
+    small_settings = small_budget(text_init_std=None, gamma=1.0, eta=0.01, beta=0.01, buffer_init="randn")
 
     def prepare_state(self, train, state) -> None:
         """Factor ``2I + (beta/gamma) L`` once (:class:`GraphBStep` with ``bstep_solver``), set up the miner and

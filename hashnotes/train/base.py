@@ -32,7 +32,7 @@ from .._checks import check_bits, check_int
 from ..codes import sign
 
 __all__ = ["MethodConfig", "TrainConfig", "DataSpec", "Phase", "HashingMethod", "resolve_device",
-           "check_pairs", "state_dict_cpu", "load_state"]
+           "check_pairs", "state_dict_cpu", "load_state", "code_summary"]
 
 
 # --------------------------------------------------------------------------------------------- configs
@@ -196,6 +196,16 @@ def validation_database(train, size: int | None, seed: int):
     return train.subset(idx)
 
 
+def code_summary(codes: dict, query_labels, database_labels) -> dict:
+    """``{"codes": {side: stats}, "collapsed": [sides whose codes collapsed]}`` for the codes of the four
+    sides ``query_image``, ``query_text``, ``database_image``, ``database_text`` (a dict of code arrays;
+    :func:`hashnotes.codes.code_stats` of each with its part's labels)."""
+    from ..codes import code_stats
+
+    stats = {k: code_stats(c, query_labels if k.startswith("query") else database_labels) for k, c in codes.items()}
+    return {"codes": stats, "collapsed": [k for k, st in stats.items() if st["collapsed"]]}
+
+
 def _is_dataset(x) -> bool:
     return all(hasattr(x, part) for part in ("train", "val", "query", "database"))
 
@@ -242,6 +252,7 @@ class HashingMethod:
         self.state = None
         self.device = torch.device("cpu")
         self.restoring = False  # True while load() rebuilds the modules: do not load external weights then
+        self.code_report: dict | None = None  # the collapse guard's code statistics after fit (check_collapse)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
@@ -317,7 +328,35 @@ class HashingMethod:
         for m in self.modules.values():
             m.eval()
         self.environment = provenance.environment_record()
+        self.check_collapse(val if val is not None else validation_database(train, 2000, self.config.seed))
         return self
+
+    def code_stats(self, pairs) -> dict:
+        """:func:`hashnotes.codes.code_stats` of the image and of the text codes of ``pairs`` (with its labels)."""
+        from ..codes import code_stats
+
+        labels = np.asarray(pairs.labels)
+        return {"image": code_stats(self.encode_image(pairs.images), labels),
+                "text": code_stats(self.encode_text(pairs.texts), labels)}
+
+    def check_collapse(self, pairs) -> dict:
+        """The collapse guard run at the end of :meth:`fit`: the code statistics of ``pairs`` (the validation
+        split, or a sample of the training items without one) in ``self.code_report``, and a
+        :class:`~hashnotes.codes.CodeCollapseWarning` for each modality whose codes collapsed."""
+        import warnings
+
+        from ..codes import COLLAPSE_SHARE, CodeCollapseWarning
+
+        self.code_report = self.code_stats(pairs)
+        for side, st in self.code_report.items():
+            if st["collapsed"]:
+                warnings.warn(
+                    f"{type(self).__name__} ({self.config.bits} bits, seed {self.config.seed}): the {side} codes "
+                    f"collapsed -- one code holds {st['top_share']:.0%} of {st['n']} held-out items "
+                    f"({st['distinct']} distinct codes, {st['constant_bits']} of {self.config.bits} bits constant), "
+                    f"more than {COLLAPSE_SHARE:.0%} and more than any one label set; its retrieval scores "
+                    "measure the database order, not the model", CodeCollapseWarning, stacklevel=3)
+        return self.code_report
 
     def _run_phases(self, train, val, progress: bool) -> None:
         from tqdm.auto import tqdm
@@ -389,11 +428,14 @@ class HashingMethod:
 
     def retrieval_scores(self, query, database, radius: int = 2) -> dict[str, float]:
         """I->T and T->I mAP@all and precision within Hamming ``radius`` (per query) of ``query`` vs ``database``."""
+        return self._scores(self.encode_image(query.images), self.encode_text(query.texts),
+                            self.encode_image(database.images), self.encode_text(database.texts),
+                            np.asarray(query.labels), np.asarray(database.labels), radius)
+
+    @staticmethod
+    def _scores(qi, qt, di, dt, ql, dl, radius: int) -> dict[str, float]:
         from ..metrics import mean_average_precision, precision_at_radius
 
-        qi, qt = self.encode_image(query.images), self.encode_text(query.texts)
-        di, dt = self.encode_image(database.images), self.encode_text(database.texts)
-        ql, dl = np.asarray(query.labels), np.asarray(database.labels)
         return {
             "map_i2t": float(mean_average_precision(qi, dt, ql, dl)),
             "map_t2i": float(mean_average_precision(qt, di, ql, dl)),
@@ -403,12 +445,19 @@ class HashingMethod:
 
     def evaluate(self, ds, radius: int = 2) -> dict:
         """Query set vs database set (network codes): ``map_i2t``, ``map_t2i``, ``p_at_r2_i2t``,
-        ``p_at_r2_t2i``, ``bits`` and ``split`` (the dataset's split record)."""
+        ``p_at_r2_t2i``, ``codes`` and ``collapsed`` (the code statistics of the four sides and the sides whose
+        codes collapsed, :func:`code_summary`), ``bits`` and ``split`` (the dataset's split record)."""
         for part in ("query", "database"):
             if not hasattr(ds, part):
                 raise ValueError(f"ds must be a CrossModalDataset with query and database sets, got "
                                  f"{type(ds).__name__}")
-        out = self.retrieval_scores(ds.query, ds.database, radius=radius)
+        codes = {f"{part}_{side}": (self.encode_image if side == "image" else self.encode_text)(
+                     getattr(getattr(ds, part), "images" if side == "image" else "texts"))
+                 for part in ("query", "database") for side in ("image", "text")}
+        ql, dl = np.asarray(ds.query.labels), np.asarray(ds.database.labels)
+        out = self._scores(codes["query_image"], codes["query_text"], codes["database_image"],
+                           codes["database_text"], ql, dl, radius)
+        out.update(code_summary(codes, ql, dl))
         out["bits"] = int(self.config.bits)
         split = getattr(ds, "split", None)
         out["split"] = split.as_dict() if hasattr(split, "as_dict") else None
