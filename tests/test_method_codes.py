@@ -8,6 +8,8 @@ these codes. Regenerate the file (``tests/data/make_method_codes.py``) only for 
 The DCMH codes were re-recorded (same inputs) when the metric kernels stopped starting numba's OpenMP layer:
 the first validation used to switch torch from the one thread set here to two for the remaining epochs,
 and with one thread throughout 9 of the 640 text bits differ. CDHCR and TDH codes were unchanged.
+All three were re-recorded when the ``.small()`` presets moved to one shared reduced budget
+(``hashnotes.train.networks.SMALL_BUDGET``) and CDHCR to DCH's class-balance pair weights.
 """
 from __future__ import annotations
 
