@@ -67,28 +67,24 @@ class DCMHConfig(AlternatingConfig):
 class DCMH(AlternatingHashing):
     """Deep Cross-Modal Hashing (Jiang & Li, CVPR 2017) on the shared alternating loop.
 
-    ``DCMH.small()`` (a CPU preset for the toy data, about a minute on 2 cores for 2,000 training pairs)
-    departs from :meth:`paper` as follows, and why: a :class:`~hashnotes.nets.SmallCNN` (width 16) instead
-    of CNN-F (32/64 px images, no pretrained weights); a text MLP 512 with PyTorch's default init; both
-    networks end in a per-bit ``BatchNorm1d`` without affine parameters (``output_norm``); 40 epochs, batch
-    64, validation every 5 epochs; Adam with a log-spaced lr 2e-3 -> 2e-4, no weight decay. From a random init the outputs are ~0.05,
-    the likelihood gradient of one modality is proportional to the other's outputs, so training sits at the
-    saddle ``F = G = 0`` while quantization and the (stale-buffer) balance term shrink the outputs; on the
-    toy data DCMH then collapses to one code for every item (measured: log-likelihood stuck at
-    ``n^2 log 2``). The paper escapes through ImageNet-pretrained CNN-F features. Standardised outputs start
-    at scale 1 with zero mean per bit, and Adam makes progress in ~20 epochs where plain SGD on the
-    ``1/(n b)``-scaled loss needs hundreds. The objective, its normalisation, the stale-buffer batch loss,
-    the B-step and the loop settings are unchanged.
+    ``DCMH.small()`` is the shared reduced budget of the supervised deep methods
+    (:data:`~hashnotes.train.networks.SMALL_BUDGET`, with PyTorch's default text init): a
+    :class:`~hashnotes.nets.SmallCNN` (width 16) instead of CNN-F (32/64 px images, no pretrained weights); a text
+    MLP 512; both networks end in a per-bit ``BatchNorm1d`` without affine parameters (``output_norm``); 30
+    epochs, batch 64, validation every 5 epochs; Adam with a log-spaced lr 2e-3 -> 2e-4, no weight decay. Why the
+    normalisation and Adam: from a random init the outputs are ~0.05, the likelihood gradient of one modality is
+    proportional to the other's outputs, so training sits at the saddle ``F = G = 0`` while quantization and the
+    (stale-buffer) balance term shrink the outputs; on the toy data DCMH then collapsed to one code for every
+    item (log-likelihood stuck at ``n^2 log 2``). The paper escapes through ImageNet-pretrained CNN-F features.
+    Standardised outputs start at scale 1 with zero mean per bit, and Adam makes progress in ~20 epochs where
+    plain SGD on the ``1/(n b)``-scaled loss needs hundreds. The objective, its normalisation, the stale-buffer
+    batch loss, the B-step and the loop settings are unchanged.
 
-    Why 40 epochs: longer codes need more steps. On the toy split (2,000 training pairs), with 20 epochs the
-    query mAP fell from 0.710 / 0.714 (I->T / T->I) at 16 bits to 0.625 / 0.647 at 64 bits, and the 64-bit
-    validation mAP was still rising steeply at epoch 20; with 60 epochs and validation selection 16 bits
-    reach 0.730 / 0.742 (best epoch 28) and 64 bits 0.718 / 0.737 (still rising at 60); with 45 epochs 64
-    bits reach 0.699 / 0.712 (seed 0). A quarter of the learning rate, batches of 128 or twice the training
-    pairs did not close the gap; twice the learning rate collapsed the 64-bit run (mAP 0.45). The preset
-    stops at 40 so that the five-method benchmark of the toy data fits half an hour on 2 CPU cores (an
-    epoch is ~1.3 s there); ``experiments/dcmh_bits.py`` reproduces the numbers, ``epochs=60`` gives the
-    longer run.
+    Longer codes need more steps: on the toy split (2,000 training pairs, seed 0) 20 epochs gave mAP 0.710 /
+    0.714 (I->T / T->I) at 16 bits and 0.625 / 0.647 at 64 bits; 30 epochs (the budget) 0.725 / 0.738 and 0.668 /
+    0.682; 40 epochs 0.688 / 0.701 at 64 bits; 60 epochs 0.718 / 0.737 at 64 bits, still rising. The budget stops
+    at 30 epochs so that the five-method toy benchmark stays near half an hour on 2 CPU cores; ``epochs=60``
+    gives the longer run (``experiments/dcmh_bits.py``).
 
     >>> model = DCMH.small(bits=32).fit(ds)                         # doctest: +SKIP
     >>> model.evaluate(ds)["map_i2t"]                               # doctest: +SKIP
