@@ -154,7 +154,10 @@ def test_feature_inputs_and_determinism():
     b = DAPH.small(bits=8, **TINY, seed=5).fit(train, val=val, device="cpu", progress=False)
     np.testing.assert_array_equal(a.encode_image(val.images), b.encode_image(val.images))
     assert torch.equal(a.artifacts["text_proxies"], b.artifacts["text_proxies"])
-    assert type(a.modules["image"]).__name__ == "FeatureMLP"
+    image = a.modules["image"]  # Standardised(FeatureMLP) on the shared budget, with training-split statistics
+    assert type(image).__name__ == "Standardised" and type(image.net).__name__ == "FeatureMLP"
+    np.testing.assert_allclose(image.net.preprocess.z_mean.numpy().ravel(), train.images.mean(0), rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_faithful_to_code_changes_stage_1():
