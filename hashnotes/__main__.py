@@ -257,7 +257,7 @@ def run(args) -> list[dict]:
               for m in args.methods for b in args.bits]  # validate every name/bits before loading data
     ds = _load(args, args.seed)
     dataset = dataset_record(ds)
-    rows = []
+    rows, failed_saves = [], []
     if not args.json and ctx.is_main:
         print(_format_row({c: c for c in _COLUMNS}), flush=True)
     for method, bits, model in models:
@@ -274,13 +274,22 @@ def run(args) -> list[dict]:
         if hist and "seconds" in hist[0]:
             row["seconds_per_epoch"] = round(sum(h["seconds"] for h in hist) / len(hist), 4)
         if save_dir is not None:
-            row["saved"] = str(model.save(save_dir / f"{method.lower()}-{bits}.pt"))
+            target = save_dir / f"{method.lower()}-{bits}.pt"
+            try:  # the write is atomic: a failure leaves any previous file as it was
+                row["saved"] = str(model.save(target))
+            except OSError as exc:  # a full disk: report it, go on with the other models, fail at the end
+                row["saved"], row["save_error"] = None, f"{target}: {exc.strerror or exc}"
+                failed_saves.append(row["save_error"])
+                print(f"error: could not save {method} {bits} bits: {row['save_error']}", file=sys.stderr, flush=True)
         row["config"] = _config_record(model)
         row["dataset"] = dataset
         row["environment"] = environment_record()  # after training: the thread counts it actually ran with
         rows.append(row)
         if ctx.is_main:
             print(json.dumps(row) if args.json else _format_row(row), flush=True)
+    if failed_saves:
+        raise OSError(f"{len(failed_saves)} of {len(rows)} models could not be saved (any previous file is "
+                      f"unchanged): {'; '.join(failed_saves)}")
     return rows
 
 
@@ -294,9 +303,9 @@ def run_bench(args) -> list[dict]:
     for m in args.methods:  # every name and bit length before any data is read
         for b in args.bits:
             build_model(m, b, args.preset, 0, args.epochs, device)
-    out = Path(args.out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {args.out!r} exists and is not a folder")
+    from ._io import check_writable
+
+    out = check_writable(args.out, "--out")  # before any data is read or model trained
     ds = _load(args, args.split_seed)
     return run_benchmark(ds, args.data, [m.lower() for m in args.methods], args.bits, range(args.seeds), out,
                          preset=args.preset, epochs=args.epochs, device=device, top_r=args.top_r,

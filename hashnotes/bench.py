@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["run_key", "read_rows", "evaluate_row", "run_benchmark", "summary", "seed_stats", "compare",
+__all__ = ["run_key", "data_plan", "read_rows", "evaluate_row", "run_benchmark", "summary", "seed_stats", "compare",
            "claim_checks", "config_differences", "describe_differences", "is_degenerate", "reference_results", "reference_index_benchmark", "train_flops", "REFERENCE_TRACKS",
            "SCALARS"]
 
@@ -40,23 +40,75 @@ SCALARS = ("data", "method", "bits", "seed", "preset", "map_i2t", "map_t2i", "ma
            "top_r", "p_at_r2_i2t", "p_at_r2_t2i", "train_seconds", "eval_seconds", "epochs", "best_epoch")
 
 
+# the entries a row must have to be resumed (run_key) and where each is looked up
+_KEY_FIELDS = ("data", "method", "bits", "seed", "preset")
+# dataset-record entries that say where the data lay, not what it is (left out of the plan when the record
+# identifies the content by its file digests)
+_LOCATION_FIELDS = ("path", "root")
+
+
+def data_plan(row: dict) -> dict:
+    """The data and protocol a row was measured on: its dataset record (name, sizes, split and its digests,
+    data shapes, text vectoriser, source files and digests, toy generator parameters) and its ``top_r``.
+    Where the record holds file digests, the folder the files lay in is left out (moving the data does not
+    change the plan). JSON-normalised, so a row read back from disk gives the same plan."""
+    rec = dict(row.get("dataset") or {})
+    if "digest" in rec:
+        for k in _LOCATION_FIELDS:
+            rec.pop(k, None)
+    return json.loads(json.dumps({"dataset": rec, "top_r": row.get("top_r")}, sort_keys=True))
+
+
+def _plan_digest(plan: dict) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def run_key(row: dict) -> tuple:
-    """What makes two rows the same run (for resuming)."""
-    return (row["data"], row["method"], int(row["bits"]), int(row["seed"]), row["preset"], row.get("epochs_override"))
+    """What makes two rows the same run (for resuming): data name, method, bits, seed, preset, epoch override
+    and a digest of :func:`data_plan` (the full data and protocol spec)."""
+    missing = [k for k in _KEY_FIELDS if k not in row]
+    if missing:
+        raise ValueError(f"a results row lacks {missing}; is this a hashnotes results file?")
+    return (row["data"], row["method"], int(row["bits"]), int(row["seed"]), row["preset"],
+            row.get("epochs_override"), _plan_digest(data_plan(row)))
+
+
+def _differences(a, b, where: str = "") -> list[str]:
+    """``key: a vs b`` for every leaf in which two JSON values differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            sub = f"{where}.{k}" if where else str(k)
+            if k not in a or k not in b:
+                out.append(f"{sub}: {a.get(k, '(absent)')!r} vs {b.get(k, '(absent)')!r}")
+            else:
+                out.extend(_differences(a[k], b[k], sub))
+        return out
+    return [] if a == b else [f"{where}: {a!r} vs {b!r}"]
 
 
 def read_rows(path) -> list[dict]:
     """The rows of a ``results.jsonl`` file (an empty list when it does not exist). A truncated last line,
-    as an interrupted run may leave, is skipped with a warning; any other malformed line is an error."""
+    as an interrupted run may leave, is skipped with a warning (:func:`run_benchmark` cuts it off and keeps
+    a copy before it resumes); any other malformed line, and a line that is JSON but not an object, is a
+    ValueError naming the line."""
     p = Path(path)
     if not p.exists():
         return []
-    rows, lines = [], p.read_text().splitlines()
+    if p.is_dir():
+        raise ValueError(f"{str(p)!r} is a folder, not a results.jsonl file")
+    try:
+        lines = p.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{p}: not a text file ({e}); is this a hashnotes results file?") from None
+    rows = []
     for i, line in enumerate(lines):
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError as e:
             if i == len(lines) - 1:
                 import warnings
@@ -64,6 +116,10 @@ def read_rows(path) -> list[dict]:
                 warnings.warn(f"{p}: ignoring a truncated last line ({e})", stacklevel=2)
                 continue
             raise ValueError(f"{p}: line {i + 1} is not JSON ({e}); is this a hashnotes results file?") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{p}: line {i + 1} is a JSON {type(row).__name__}, not a result row (an object); "
+                             "is this a hashnotes results file?")
+        rows.append(row)
     return rows
 
 
@@ -102,7 +158,10 @@ def train_flops(net, x) -> float:
 
 
 def _write_csv(rows, path: Path) -> None:
-    with open(path, "w", newline="") as f:
+    """The scalar columns of ``rows`` to ``path``, atomically (a crash leaves the previous file)."""
+    from ._io import atomic_writer
+
+    with atomic_writer(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=SCALARS, extrasaction="ignore")
         w.writeheader()
         for r in rows:
@@ -112,25 +171,56 @@ def _write_csv(rows, path: Path) -> None:
 def run_benchmark(ds, data_name: str, method_names, bits_list, seeds, out_dir, preset: str = "small",
                   epochs=None, device: str = "cpu", top_r: int = 1000, progress: bool = True,
                   build_model=None, log=print) -> list[dict]:
-    """Run every (method, bits, seed) not yet in ``out_dir/results.jsonl``; return all rows of the file."""
-    from tqdm.auto import tqdm
+    """Run every (method, bits, seed) not yet in ``out_dir/results.jsonl``; return all rows of the file.
 
-    from . import provenance
+    The folder is checked for writing before anything is trained and locked for the whole run (a second
+    benchmark into it is refused, naming the process that holds it). A torn last line (a killed or
+    disk-full write) is cut off first and kept as ``results.jsonl.torn-<timestamp>``; each new row is
+    appended as one complete line, flushed and fsynced, and ``results.csv`` is replaced atomically.
+
+    One folder holds one data and protocol plan per data name (:func:`data_plan`: the dataset record and
+    ``top_r``): rows of the same data name measured on other data (another toy size, split seed, image size,
+    files) or another ``top_r`` are refused with a ValueError naming each difference, rather than resumed or
+    mixed into one summary; use another ``out_dir`` for another plan."""
+    from ._io import check_writable, folder_lock
 
     if build_model is None:
         from .__main__ import build_model
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file; give a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable(out_dir, "--out")
+    with folder_lock(out, "the benchmark folder"):
+        return _run_locked(ds, data_name, method_names, bits_list, seeds, out, preset, epochs, device, top_r,
+                           progress, build_model, log)
+
+
+def _run_locked(ds, data_name, method_names, bits_list, seeds, out, preset, epochs, device, top_r, progress,
+                build_model, log) -> list[dict]:
+    """The body of :func:`run_benchmark`, run while the folder is locked."""
+    from tqdm.auto import tqdm
+
+    from . import provenance
+    from ._io import append_jsonl, repair_jsonl
+
     jsonl = out / "results.jsonl"
+    torn = repair_jsonl(jsonl)
+    if torn is not None:
+        log(f"{jsonl}: cut off a torn last line (an interrupted write); its bytes are kept in {torn}")
     rows = read_rows(jsonl)
+    dataset = provenance.dataset_record(ds)
+    here = data_plan({"dataset": dataset, "top_r": int(min(top_r, len(ds.database)))})
+    for i, r in enumerate(rows):
+        run_key(r)  # every row must be a result row
+        if r["data"] == data_name and data_plan(r) != here:
+            diffs = _differences(data_plan(r), here)
+            raise ValueError(
+                f"{jsonl} holds runs of --data {data_name} on another data or protocol plan (row {i + 1}; "
+                f"folder vs this command: {'; '.join(diffs[:6])}{' ...' if len(diffs) > 6 else ''}); "
+                "give another --out for this plan")
     done = {run_key(r) for r in rows}
     plan = [(m, b, s) for s in seeds for b in bits_list for m in method_names]
-    todo = [p for p in plan if (data_name, p[0], int(p[1]), int(p[2]), preset, epochs) not in done]
+    key = _plan_digest(here)
+    todo = [p for p in plan if (data_name, p[0], int(p[1]), int(p[2]), preset, epochs, key) not in done]
     if len(todo) < len(plan):
         log(f"resuming: {len(plan) - len(todo)} of {len(plan)} runs are already in {jsonl}")
-    dataset = provenance.dataset_record(ds)
     bar = tqdm(todo, desc="bench", disable=not progress, unit="run")
     for method, bits, seed in bar:
         bar.set_postfix_str(f"{method} {bits} bits seed {seed}")
@@ -145,8 +235,7 @@ def run_benchmark(ds, data_name: str, method_names, bits_list, seeds, out_dir, p
                "eval_seconds": round(time.perf_counter() - t1, 3), "epochs": len(model.history),
                "best_epoch": model.best_epoch, "config": asdict(model.config), "dataset": dataset,
                "environment": model.environment or provenance.environment_record()}
-        with open(jsonl, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_jsonl(jsonl, row)
         rows.append(row)
         _write_csv(rows, out / "results.csv")
         msg = (f"{method:>7} {bits:>3} bits seed {seed}: I->T {row['map_i2t']:.4f}  T->I {row['map_t2i']:.4f}  "
