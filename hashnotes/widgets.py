@@ -29,6 +29,22 @@ LIVE_NOTE = ("<b>Live panel.</b> This panel runs only in a live kernel (Jupyter,
 _DEFAULT_STATIC = "the figures and tables on this page were computed by the same code when the book was built."
 
 
+def _quiet_collapse_warnings_in_the_build() -> None:
+    """While ``make.py`` executes the chapters, the collapse guard's warnings are not printed: a chapter that
+    trains a model that collapses (a demonstration of a failure, a sweep) reports it in its own tables through
+    ``evaluate()["collapsed"]``, and a warning on stderr would be build noise on the page. A reader's kernel
+    keeps the warnings."""
+    if os.environ.get(BUILD_ENV_FLAG, "") == "1":
+        import warnings
+
+        from .codes import CodeCollapseWarning
+
+        warnings.filterwarnings("ignore", category=CodeCollapseWarning)
+
+
+_quiet_collapse_warnings_in_the_build()
+
+
 def live() -> bool:
     """True in a reader's kernel; False while ``make.py`` executes the chapters for the built pages.
 
