@@ -269,7 +269,7 @@ def run(args) -> list[dict]:
                "p_at_r2_i2t": res["p_at_r2_i2t"], "p_at_r2_t2i": res["p_at_r2_t2i"], "seconds": round(seconds, 3),
                "epochs": len(getattr(model, "history", []) or []), "best_epoch": getattr(model, "best_epoch", None),
                "preset": args.preset, "data": args.data, "split": res["split"], "device": device,
-               "seed": args.seed, "world_size": ctx.world_size}
+               "seed": args.seed, "world_size": ctx.world_size, "codes": res["codes"], "collapsed": res["collapsed"]}
         hist = getattr(model, "history", None) or []
         if hist and "seconds" in hist[0]:
             row["seconds_per_epoch"] = round(sum(h["seconds"] for h in hist) / len(hist), 4)
