@@ -18,7 +18,12 @@ pool as hashnotes) that XORs and popcounts the packed codes, ANDs the packed lab
 per-query histogram of (distance, relevance) -- on words packed beforehand, so validation and packing are
 charged to hashnotes only. Each metric's time is printed as a multiple of that pass; every round times all of
 them, and the medians over rounds are reported (the machine is shared, so single timings are noisy).
-Goals: stable mAP within 3x of the floor, tie-averaged mAP within 1.5x.
+Goals (issue 22): stable mAP within 1.5x of the floor, tie-averaged mAP within 1.5x; not met by the stable
+mAP on the 2-core test machine (benchmarks/README.md gives the measurements and what was tried).
+
+Threads: the run prints what it used -- the metric workers, the cores the process may use
+(``threads.available_cpus()``: affinity and cgroup quota), ``HASHNOTES_THREADS``/``OMP_NUM_THREADS`` -- and
+the load average before and after each table (the machine is shared).
 """
 from __future__ import annotations
 
@@ -199,7 +204,8 @@ def floor_table(rng, lall, sizes, rounds: int, bits: int = 64) -> list[dict]:
         ratio = {name: float(np.median(v / t["floor"])) for name, v in t.items()}
         med = {name: 1e3 * float(np.median(v)) for name, v in t.items()}
         cells = " | ".join(f"{med[n]:.1f} ({ratio[n]:.2f}x)" for n in ("stable", "average", "pr", "radius"))
-        print(f"| {n_q:,} x {n_d:,} | {med['floor']:.1f} | {cells} |", flush=True)
+        print(f"| {n_q:,} x {n_d:,} | {med['floor']:.1f} | {cells} |  (load average {os.getloadavg()[0]:.2f})",
+              flush=True)
         out.append({"size": (n_q, n_d), "ms": med, "ratio": ratio})
     return out
 
@@ -215,8 +221,12 @@ def main(argv=None):
 
     rng = np.random.default_rng(0)
     lall = _real_lall()
+    rec = threads.thread_record()
     print(f"hashnotes {hashnotes.__version__}, numpy {np.__version__}, numba {numba.__version__}, "
-          f"hashnotes worker threads {threads.get_num_threads()}, os.cpu_count() {os.cpu_count()}")
+          f"hashnotes worker threads {threads.get_num_threads()}, available CPUs {rec['available_cpus']} "
+          f"(affinity {rec['affinity_cpus']}, cgroup quota {rec['cgroup_cpu_quota']}), os.cpu_count() "
+          f"{os.cpu_count()}, HASHNOTES_THREADS={rec['HASHNOTES_THREADS']}, "
+          f"OMP_NUM_THREADS={rec['OMP_NUM_THREADS']}, load average {os.getloadavg()[0]:.2f}")
     print("labels:", "real MIRFLICKR-25K LAll" if lall is not None else "random, MIRFLICKR-like (LAll not found)")
 
     # warm-up: load the cached kernels (or compile them) outside the timings; the sizes make the

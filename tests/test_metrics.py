@@ -248,6 +248,71 @@ def test_stable_ap_matches_reference(seed, c, top_k):
         ref_ap_stable(qB, rB, qL, rL, top_k=k).mean(), abs=1e-9)
 
 
+def heavy_tie_case(seed, nq, nd, c, n_codes, n_labels=3, p_label=0.35):
+    """Database codes drawn from only ``n_codes`` distinct codes (at most n_codes distinct distances per query:
+    tie groups of hundreds of items), relevant and irrelevant items interleaved within every group; queries 0
+    and 1 share no label with any item."""
+    rng = np.random.default_rng(seed)
+    pool = np.where(rng.random((n_codes, c)) < 0.5, 1, -1).astype(np.int8)
+    rB = pool[rng.integers(0, n_codes, nd)]
+    qB = np.vstack([pool[rng.integers(0, n_codes, nq // 2)],
+                    np.where(rng.random((nq - nq // 2, c)) < 0.5, 1, -1).astype(np.int8)])
+    rL = (rng.random((nd, n_labels)) < p_label).astype(np.uint8)
+    rL[:, -1] = 0  # the last label is nobody's ...
+    qL = (rng.random((nq, n_labels)) < p_label).astype(np.uint8)
+    qL[np.arange(nq), rng.integers(0, n_labels - 1, nq)] = 1  # every other query shares a label with someone
+    qL[:2] = 0
+    qL[1, -1] = 1  # ... so query 1 has a label but no relevant item; query 0 has no label at all
+    return qB, rB, qL, rL
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("seed, c, n_codes", [(0, 3, 4), (1, 8, 3), (2, 64, 5), (3, 70, 2)])
+def test_stable_heavy_ties_top_k_and_no_relevant_match_reference(monkeypatch, threaded, seed, c, n_codes):
+    """Stable AP (and AP@k, precision@k) equal the sort-and-scan reference to 1e-12 when every query's ranking
+    is a handful of tie groups of ~100 items, for cuts inside, at the edges of and beyond a tie group, and for
+    queries with no relevant item (AP 0, or dropped); the thread pool (forced on) gives the same numbers."""
+    if threaded:
+        monkeypatch.setattr(codes, "_PARALLEL_MIN_PAIRS", 0)
+    nd = 403  # not a multiple of 4: the kernels' last block takes the remainder
+    qB, rB, qL, rL = heavy_tie_case(seed, 12, nd, c, n_codes)
+    D, S = ref_distances(qB, rB), ref_relevance(qL, rL)
+    assert S[0].sum() == 0 and S[1].sum() == 0 and S[2:].sum(1).min() > 0
+    assert max(np.bincount(D[i]).max() for i in range(len(D))) >= nd // n_codes  # big tie groups
+    # cuts at every tie-group boundary of query 2 and one item either side of it, plus 1, N - 1, N, N + 7
+    edges = np.cumsum(np.bincount(D[2]))
+    cuts = sorted({1, nd - 1, nd, nd + 7, *[int(e) + s for e in edges for s in (-1, 0, 1) if 1 <= e + s <= nd]})
+    for k in [None, *cuts]:
+        want = ref_ap_stable(qB, rB, qL, rL, top_k=k)
+        got = metrics.average_precision(qB, rB, qL, rL, top_k=k)
+        np.testing.assert_allclose(got, want, atol=1e-12, rtol=0)
+        assert got[0] == 0.0 and got[1] == 0.0
+        np.testing.assert_allclose(metrics.average_precision(qB, rB, qL, rL, top_k=k, no_relevant="drop"),
+                                   want[2:], atol=1e-12, rtol=0)
+    ks = [k for k in cuts if k <= nd]
+    np.testing.assert_allclose(metrics.precision_at_k(qB, rB, qL, rL, ks), ref_precision_at_k(qB, rB, qL, rL, ks),
+                               atol=1e-12, rtol=0)
+
+
+def test_stable_all_items_tied():
+    """One tie group holding the whole database: the stable AP is the AP of the relevance sequence in database
+    order, at every cut, and differs from the tie-averaged value."""
+    rng = np.random.default_rng(3)
+    nd = 257
+    rB = np.ones((nd, 16), dtype=np.int8)
+    qB = np.vstack([np.ones((1, 16)), -np.ones((1, 16))]).astype(np.int8)  # distance 0 and 16 to every item
+    rL = (rng.random((nd, 1)) < 0.4).astype(np.uint8)
+    qL = np.ones((2, 1), dtype=np.uint8)
+    rel = rL[:, 0].astype(bool)
+    for k in (None, 1, 2, 50, 128, 256, 257):
+        want = ap_of_sequence(rel, nd if k is None else k)
+        np.testing.assert_allclose(metrics.average_precision(qB, rB, qL, rL, top_k=k), [want, want],
+                                   atol=1e-12, rtol=0)
+    tie = metrics.average_precision(qB, rB, qL, rL, ties="average")
+    np.testing.assert_allclose(tie, ref_ap_average_fraction(qB, rB, qL, rL), atol=1e-12, rtol=0)
+    assert abs(tie[0] - ap_of_sequence(rel, nd)) > 1e-3
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 @pytest.mark.parametrize("top_k", [None, 1, 3, 4, 7])
 def test_average_ap_matches_enumeration_tiny(seed, top_k):
