@@ -9,7 +9,8 @@ The DCMH codes were re-recorded (same inputs) when the metric kernels stopped st
 the first validation used to switch torch from the one thread set here to two for the remaining epochs,
 and with one thread throughout 9 of the 640 text bits differ. CDHCR and TDH codes were unchanged.
 All three were re-recorded when the ``.small()`` presets moved to one shared reduced budget
-(``hashnotes.train.networks.SMALL_BUDGET``) and CDHCR to DCH's class-balance pair weights.
+(``hashnotes.train.networks.SMALL_BUDGET``) and CDHCR to DCH's class-balance pair weights, and again when
+Adam moved to PyTorch's fused kernel and TDH's miner to one key matrix per draw (numpy's generator).
 """
 from __future__ import annotations
 

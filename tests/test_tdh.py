@@ -289,10 +289,10 @@ def test_batch_loss_gradient_is_eq_13_14_plus_regularizers(tiny):
         idx = torch.randperm(state.n, generator=g)[:16]
         out = torch.randn(16, 8, generator=g, dtype=torch.float32).requires_grad_(True)
         state.buffer(modality)[idx] = out.detach()  # as the trainer does
-        rng_state = miner.generator.get_state()
+        rng_state = miner.get_state()
         parts = model.batch_loss(modality, idx, out, state)
         parts["total"].backward()
-        miner.generator.set_state(rng_state)
+        miner.set_state(rng_state)
         lab = state.extra["labels_np"]
         inter = miner(lab[idx.numpy()], lab)
         intra = miner(lab[idx.numpy()], lab, exclude=idx)

@@ -251,3 +251,20 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="anchors"):
         TDHTripletTerms()("text", torch.zeros(2, 3), x, x, mined, mined)
     assert isinstance(mined, MinedTriplets)
+
+
+def test_inter_intra_draws_equal_the_two_separate_calls():
+    """The TDH batch path mines both sets from one label comparison; the draws are those of the two calls."""
+    rng = np.random.default_rng(4)
+    lab = random_labels(80, 5, rng)
+    idx = np.arange(10, 26)
+    a, b = TripletMiner(3, 4, seed=5), TripletMiner(3, 4, seed=5)
+    inter, intra = a.inter_intra(lab[idx], lab, idx)
+    want_inter, want_intra = b(lab[idx], lab), b(lab[idx], lab, exclude=idx)
+    for got, want in ((inter, want_inter), (intra, want_intra)):
+        assert torch.equal(got.anchor, want.anchor) and torch.equal(got.pos, want.pos)
+        assert torch.equal(got.neg, want.neg)
+    # the anchor never is its own intra-modal positive, and can be an inter-modal one
+    assert not (intra.pos == torch.as_tensor(idx)[intra.anchor].unsqueeze(1)).any()
+    with pytest.raises(ValueError, match="exclude"):
+        a.inter_intra(lab[idx], lab, idx[:3])

@@ -23,8 +23,10 @@ Codes are row-major ``(n, c)`` (the paper's column-major ``F`` is ``F.T`` here).
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as nnf
 
@@ -138,16 +140,18 @@ class TripletMiner:
     """Draw ``m_pos`` positives and ``m_neg`` negatives per anchor from the labels (TDH, section 5.2).
 
     A positive shares at least one label with the anchor, a negative shares none. Sampling is uniform
-    without replacement (top-k of uniform keys over the masked candidates, one vectorised call for the whole
-    batch); when an anchor has fewer valid candidates than requested, its draws cycle through all of
-    them. Anchors with no positive or no negative are dropped and counted (``MinedTriplets``).
+    without replacement: every (anchor, candidate) entry gets an i.i.d. uniform key and each anchor takes the
+    top k keys among its valid candidates (one vectorised call for the whole batch). Positives and negatives
+    are disjoint sets of entries, so one key matrix serves both and the two draws stay independent. When an
+    anchor has fewer valid candidates than requested, its draws cycle through all of them. Anchors with no
+    positive or no negative are dropped and counted (``MinedTriplets``).
 
     Parameters
     ----------
     m_pos, m_neg : int
         M1 and M2 (the paper does not give them; TDH's config uses 8 and 8, so 64 triplets per anchor).
     seed : int
-        Seed of the miner's own ``torch.Generator`` (re-seeded by :meth:`reset`).
+        Seed of the miner's own random stream (``numpy.random.Generator``; re-seeded by :meth:`reset`).
     """
 
     def __init__(self, m_pos: int = 8, m_neg: int = 8, seed: int = 0):
@@ -161,20 +165,48 @@ class TripletMiner:
         """Restart the random stream (from ``seed`` if given, else the constructor's seed)."""
         if seed is not None:
             self.seed = int(seed)
-        self.generator = torch.Generator().manual_seed(self.seed)
+        self.rng = np.random.default_rng(self.seed)
 
-    def _draw(self, mask: torch.Tensor, k: int) -> torch.Tensor:
-        # The top k of i.i.d. uniform keys on the allowed entries (-1, below every key, elsewhere) is a
-        # uniform sample without replacement (Gumbel-top-k with equal weights: the Gumbel transform
-        # -log(-log u) is increasing, so it would pick the same k); rows with fewer than k allowed entries
-        # wrap around.
-        scores = torch.rand(mask.shape, generator=self.generator).clamp_min_(1e-12).masked_fill_(~mask, -1.0)
-        kk = min(k, mask.shape[1])
-        top = torch.topk(scores, kk, dim=1).indices
-        count = mask.sum(1, keepdim=True).clamp_min(1)
-        slot = torch.arange(k).unsqueeze(0) % count  # wrap when a row has < k candidates
-        slot = slot.clamp_max(kk - 1)
-        return torch.gather(top, 1, slot)
+    def get_state(self) -> dict:
+        """The random stream's state (to replay a draw with :meth:`set_state`)."""
+        return copy.deepcopy(self.rng.bit_generator.state)
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = copy.deepcopy(state)
+
+    def _keys(self, shape) -> torch.Tensor:
+        # float32 keys in (0, 1]: 1 - U with U uniform on [0, 1)
+        return torch.from_numpy(1.0 - self.rng.random(shape, dtype=np.float32))
+
+    @staticmethod
+    def _take(top: torch.Tensor, count: torch.Tensor, k: int) -> torch.Tensor:
+        # the first ``count`` entries of each row of ``top`` are its valid draws; rows with fewer than k wrap
+        slot = torch.arange(k).unsqueeze(0) % count.clamp_min(1).unsqueeze(1)
+        return torch.gather(top, 1, slot.clamp_max(top.shape[1] - 1))
+
+    def _mine(self, pos_mask: torch.Tensor, neg_mask: torch.Tensor) -> MinedTriplets:
+        # Every (anchor, candidate) entry gets an i.i.d. uniform key in (0, 1]; positives are lifted by 2 and
+        # negatives lowered by 2, so the k largest scores of a row are its top-k positive keys and the k
+        # smallest its top-k negative keys. The top k of i.i.d. keys on a set is a uniform sample without
+        # replacement from it (Gumbel-top-k with equal weights), and the two sets are disjoint, so the
+        # positive and negative draws are independent.
+        n_pos, n_neg = pos_mask.sum(1), neg_mask.sum(1)
+        has_pos, has_neg = n_pos > 0, n_neg > 0
+        anchor = torch.nonzero(has_pos & has_neg).view(-1)
+        pos_mask, neg_mask = pos_mask[anchor], neg_mask[anchor]
+        scores = self._keys(tuple(pos_mask.shape))
+        scores.add_(pos_mask.to(torch.float32).sub_(neg_mask.to(torch.float32)).mul_(2.0))
+        n = scores.shape[1]
+        top = torch.topk(scores, min(self.m_pos, n), dim=1).indices
+        bottom = torch.topk(scores, min(self.m_neg, n), dim=1, largest=False).indices
+        return MinedTriplets(
+            anchor=anchor,
+            pos=self._take(top, n_pos[anchor], self.m_pos),
+            neg=self._take(bottom, n_neg[anchor], self.m_neg),
+            n_anchors=int(has_pos.shape[0]),
+            no_positive=int((~has_pos).sum()),
+            no_negative=int((~has_neg).sum()),
+        )
 
     def __call__(self, anchor_labels, candidate_labels, exclude=None) -> MinedTriplets:
         """Mine triplets for a batch of anchors.
@@ -187,19 +219,20 @@ class TripletMiner:
             Candidate index of each anchor (intra-modal mining): the anchor is never its own positive.
         """
         pos_mask, neg_mask = valid_triplet_mask(anchor_labels, candidate_labels, exclude)
-        has_pos, has_neg = pos_mask.any(1), neg_mask.any(1)
-        keep = has_pos & has_neg
-        anchor = torch.nonzero(keep).view(-1)
-        pos = self._draw(pos_mask[anchor], self.m_pos)
-        neg = self._draw(neg_mask[anchor], self.m_neg)
-        return MinedTriplets(
-            anchor=anchor,
-            pos=pos,
-            neg=neg,
-            n_anchors=int(pos_mask.shape[0]),
-            no_positive=int((~has_pos).sum()),
-            no_negative=int((~has_neg).sum()),
-        )
+        return self._mine(pos_mask, neg_mask)
+
+    def inter_intra(self, anchor_labels, candidate_labels, exclude) -> tuple[MinedTriplets, MinedTriplets]:
+        """``(self(a, c), self(a, c, exclude=exclude))`` with the label comparison made once: the same
+        draws as the two calls in that order."""
+        pos_mask, neg_mask = valid_triplet_mask(anchor_labels, candidate_labels)
+        inter = self._mine(pos_mask, neg_mask)
+        ex = torch.as_tensor(exclude, dtype=torch.long)
+        if ex.shape != (pos_mask.shape[0],):
+            raise ValueError(f"exclude must have shape ({pos_mask.shape[0]},), got {tuple(ex.shape)}")
+        if (ex < 0).any() or (ex >= pos_mask.shape[1]).any():
+            raise ValueError(f"exclude indices must lie in [0, {pos_mask.shape[1]})")
+        pos_mask[torch.arange(pos_mask.shape[0]), ex] = False
+        return inter, self._mine(pos_mask, neg_mask)
 
 
 def triplet_deltas(query, pos_codes, neg_codes, margin: float = 1.0):

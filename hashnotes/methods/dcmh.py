@@ -71,7 +71,7 @@ class DCMH(AlternatingHashing):
     (:data:`~hashnotes.train.networks.SMALL_BUDGET`, with PyTorch's default text init): a
     :class:`~hashnotes.nets.SmallCNN` (width 16) instead of CNN-F (32/64 px images, no pretrained weights); a text
     MLP 512; both networks end in a per-bit ``BatchNorm1d`` without affine parameters (``output_norm``); 30
-    epochs, batch 64, validation every 5 epochs; Adam with a log-spaced lr 2e-3 -> 2e-4, no weight decay. Why the
+    epochs, batch 64, validation every 10 epochs; Adam with a log-spaced lr 2e-3 -> 2e-4, no weight decay. Why the
     normalisation and Adam: from a random init the outputs are ~0.05, the likelihood gradient of one modality is
     proportional to the other's outputs, so training sits at the saddle ``F = G = 0`` while quantization and the
     (stale-buffer) balance term shrink the outputs; on the toy data DCMH then collapsed to one code for every

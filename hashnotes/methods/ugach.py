@@ -297,7 +297,7 @@ class UGACH(HashingMethod):
         wd = self.config.weight_decay
         if self.config.optimizer == "sgd":
             return torch.optim.SGD(params, lr=lr, weight_decay=wd)
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, fused=True)
 
     @property
     def graph(self) -> torch.Tensor:

@@ -118,7 +118,7 @@ class DeepConfig(TrainConfig):
 # BUDGET_FIELDS are the config fields that set the budget; a comparison between presets that differ in one
 # of them is not a comparison of the methods (hashnotes.bench.claim_checks calls it "not testable").
 SMALL_BUDGET = dict(
-    epochs=30, batch_size=64, eval_every=5,
+    epochs=30, batch_size=64, eval_every=10,
     optimizer="adam", lr_image=2e-3, lr_text=2e-3, lr_schedule="logspace", lr_end_ratio=0.1, weight_decay=0.0,
     lr_step=15, lr_decay=0.5,
     image_net="small", image_size=None, small_width=16, text_hidden=(512,), feature_hidden=(4096,),
@@ -224,10 +224,12 @@ def make_optimizer(cfg: DeepConfig, params, modality: str, lr: float | None = No
     ``lr`` and ``epochs`` override the config's rate for ``modality`` and its number of epochs (a method
     with several stages, each with its own rate and length)."""
     lr = (cfg.lr_image if modality == "image" else cfg.lr_text) if lr is None else float(lr)
-    # foreach: one multi-tensor kernel per update step instead of a Python loop over the parameters (PyTorch's
-    # default on CUDA only); on the CPU it made a SmallCNN epoch ~20% faster, with the same update
-    opt = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}[cfg.optimizer](
-        params, lr=lr, weight_decay=cfg.weight_decay, foreach=True)
+    # Adam: the fused kernel (one pass over each parameter for the whole update; a SmallCNN step's optimiser
+    # part 1.16 -> 0.33 ms on 2 CPU cores); SGD and RMSprop: foreach, one multi-tensor kernel per update step
+    # instead of a Python loop over the parameters (a SmallCNN epoch ~20% faster than the loop)
+    kind = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}[cfg.optimizer]
+    speed = {"fused": True} if cfg.optimizer == "adam" else {"foreach": True}
+    opt = kind(params, lr=lr, weight_decay=cfg.weight_decay, **speed)
     if cfg.lr_schedule == "logspace":
         lrs = learning_rates(cfg, modality, lr, epochs)
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda e: float(lrs[min(e, len(lrs) - 1)] / lrs[0]))
