@@ -19,6 +19,7 @@ _SUBMODULES = (
     "methods",
     "train",
     "plots",
+    "diagrams",
     "widgets",
     "provenance",
     "threads",
