@@ -87,7 +87,7 @@ class CDHCR(AlternatingHashing):
     ``CDHCR.small()`` is the shared reduced budget of the supervised deep methods
     (:data:`~hashnotes.train.networks.SMALL_BUDGET`): a :class:`~hashnotes.nets.SmallCNN` (width 16) instead of
     ResNet-34 (32/64 px images, no pretrained weights), a text MLP 512 instead of 4096-4096, a per-bit
-    normalisation before the tanh, 30 epochs with batch 64 and validation every 10, and Adam with DCMH.small's
+    normalisation before the tanh, 20 epochs with batch 64 and validation every 10, and Adam with DCMH.small's
     log-spaced rate instead of the paper's RMSprop at 1e-4 / 3e-4 halved every 15 epochs. The optimiser is the
     one named difference from the paper: a comparison with DCMH must differ in the likelihood, not in how the
     networks are trained. The objective, gamma, alpha, the pair weights and the loop are unchanged.

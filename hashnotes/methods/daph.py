@@ -202,7 +202,7 @@ class DAPH(HashingMethod):
 
     ``DAPH.small()``: stage 2 on the shared reduced budget of the supervised deep methods
     (:data:`~hashnotes.train.networks.SMALL_BUDGET`: SmallCNN width 16, text MLP 512, no dropout, per-bit output
-    normalisation before the tanh, Adam 2e-3 -> 2e-4, 30 epochs of batch 64, validation every 10), instead of
+    normalisation before the tanh, Adam 2e-3 -> 2e-4, 20 epochs of batch 64, validation every 10), instead of
     AlexNet and SGD at the published rates (from a random initialisation SGD at those rates barely moves in a
     few epochs; the published runs start from ImageNet features). Stage 1, which the other methods do not have,
     trains the proxy network 8 epochs with batch 64 and Adam at 1e-3, with a CDPG hidden layer of 512 and a

@@ -118,7 +118,7 @@ class DeepConfig(TrainConfig):
 # BUDGET_FIELDS are the config fields that set the budget; a comparison between presets that differ in one
 # of them is not a comparison of the methods (hashnotes.bench.claim_checks calls it "not testable").
 SMALL_BUDGET = dict(
-    epochs=30, batch_size=64, eval_every=10,
+    epochs=20, batch_size=64, eval_every=10,
     optimizer="adam", lr_image=2e-3, lr_text=2e-3, lr_schedule="logspace", lr_end_ratio=0.1, weight_decay=0.0,
     lr_step=15, lr_decay=0.5,
     image_net="small", image_size=None, small_width=16, text_hidden=(512,), feature_hidden=(4096,),
