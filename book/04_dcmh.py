@@ -226,6 +226,16 @@ print(f"sign(F+G) is the best of all {len(all_B)} binary matrices")
 #    against **all $n$ columns** of the stored image buffer $\mathbf F$ is back-propagated;
 # 3. **image network**: the same with the roles swapped.
 #
+# {numref}`fig-dcmh-loop` draws one epoch: the two buffers, the likelihood that couples them, and the code
+# update that reads both.
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-dcmh-loop", "caption": "One epoch of DCMH. Images and texts pass through their own networks into the buffers $\\mathbf F$ and $\\mathbf G$ (one row per training item). (1) The code update sets $\\mathbf B = \\operatorname{sign}(\\mathbf F+\\mathbf G)$; then the text network (2) and the image network (3) are trained on mini-batches, each batch against every stored row of the other buffer (dashed: the gradient of the pairwise likelihood with the quantization and bit-balance terms)."}}
+from hashnotes import diagrams
+
+diagrams.two_tower("DCMH")
+plt.show()
+
+# %% [markdown]
 # The buffers hold the latest output of every item, so most of $\mathbf F$ is a little stale when the text
 # network reads it. This is intended: the likelihood couples every pair, and the buffers make its full
 # $n\times n$ form affordable. The mini-batch loss is scaled by $1/(nb)$ as in the references

@@ -234,8 +234,17 @@ plots.table(rows, ["p(similar | d)"] + [f"d = {d}" for d in (0, 2, 4, 8, 16)],
 # \end{aligned}
 # $$ (eq-cdhcr-bstep)
 #
-# with $\operatorname{sign}(0)=+1$: DCMH's update, unchanged.
-#
+# with $\operatorname{sign}(0)=+1$: DCMH's update, unchanged. {numref}`fig-cdhcr-loop` is DCMH's loop
+# ({numref}`fig-dcmh-loop`) with the two changed boxes: the Cauchy likelihood with its pair weights, and
+# no bit-balance term.
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-cdhcr-loop", "caption": "One epoch of CDHCR: DCMH's alternating loop and code update, with the Cauchy likelihood {eq}`eq-cauchy-ce` of the Hamming surrogate $\\varphi_{ij}$, class-balance pair weights and no bit-balance term. (1) code update, (2) text step, (3) image step; dashed: the gradient."}}
+from hashnotes import diagrams
+
+diagrams.two_tower("CDHCR")
+plt.show()
+
+# %% [markdown]
 # ## From scratch, checked against the package
 #
 # A NumPy version of {eq}`eq-cauchy-ce`-{eq}`eq-grad-cosine` on random tanh outputs, compared with

@@ -279,6 +279,15 @@ print(f"1/2 sum S_ij ||b_i - b_j||^2 = {pairs:.0f} = tr(B^T L B) (row-major) = s
 # and depends only on the labels. So the package computes its Cholesky factor
 # $\mathbf M = \mathbf R\mathbf R^\top$ **once** and every epoch solves two triangular systems; no inverse is
 # ever formed ({ref}`dec-tdh-bstep`). With $\beta = 0$ it reduces to DCMH's $\operatorname{sign}(\mathbf F + \mathbf G)$.
+#
+# {numref}`fig-tdh-loop` puts the pieces in DCMH's loop: triplets replace pairs in the likelihood, and the
+# label graph enters only through this code update.
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-tdh-loop", "caption": "One epoch of TDH: DCMH's alternating loop with the four-term triplet likelihood {eq}`eq-tdh-likelihood` on mined triplets, and the relaxed code update {eq}`eq-tdh-bstep`, the only step that sees the label graph $\\mathbf L$. (1) code update, (2) text step, (3) image step; dashed: the gradient."}}
+from hashnotes import diagrams
+
+diagrams.two_tower("TDH")
+plt.show()
 
 # %%
 n_small, c_small, ratio = 8, 5, 0.5

@@ -258,6 +258,16 @@ assert torch.allclose(inside, (margin + d_m - ((hq - near) ** 2).sum(1)).clamp_m
 print("f = 0 when d(q, x^G) >= d(q, x^M) + m; inside the margin f =", np.round(inside.numpy(), 3))
 
 # %% [markdown]
+# {numref}`fig-ugach-game` shows the whole game: where the manifold pairs come from, what each player
+# computes, and the reward that links them.
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ugach-game", "caption": "The UGACH game. A graph of nearest neighbours in the unlabelled features supplies manifold pairs $x^M$; the generator samples items $x^G$ for a query from its softmax policy {eq}`eq-ugach-policy`; the discriminator scores them with the hinge {eq}`eq-ugach-score`, and its score returns to the generator as a reward (dashed). The discriminator's codes are the ones kept."}}
+from hashnotes import diagrams
+
+diagrams.ugach_game()
+plt.show()
+
+# %% [markdown]
 # ## The selection is discrete: REINFORCE
 #
 # With the discriminator fixed, the generator's part of eq. {eq}`eq-ugach-value` for one query is

@@ -155,6 +155,16 @@ print(f"eq. (eq-daph-ratio-grad): from scratch == autograd == package (max |diff
 # %% [markdown]
 # ## Stage 1: the data-aware proxy network
 #
+# {numref}`fig-daph-stages` shows both stages before we derive them: stage 1 learns the proxies from the
+# images, the texts and the labels together; stage 2 trains one network per modality against them.
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-daph-stages", "caption": "DAPH's two stages. Stage 1: the generators LIPG, LTPG and CDPG map image and labels, text and labels, and each class to unit vectors, trained together on $\\mathcal L_D$. Their signs are stored once as fixed targets. Stage 2: the image network IMHN and the text network TMHN are each trained on the softmax-ratio loss against those targets, independently of each other."}}
+from hashnotes import diagrams
+
+diagrams.daph_stages()
+plt.show()
+
+# %% [markdown]
 # The first stage trains three generators together, each ending in an $\ell_2$ normalisation, so all its
 # outputs are unit vectors in $\mathbb R^k$ and their inner products are cosines:
 #
