@@ -330,6 +330,36 @@ def check_site(root: Path, pages: list[str] | None = None, screenshots: Path | N
     return reports
 
 
+# ----------------------------------------------------------------------------- checks on the HTML alone
+CODE_COLUMNS = 88   # ruff format's line length: a code line the text column shows without scrolling
+
+
+def figure_and_code_problems(html: str, columns: int = CODE_COLUMNS) -> list[tuple[str, str]]:
+    """Problems a page's HTML shows without a browser: every figure in the text column (an image in prose
+    or in a cell's output, a plot drawn as SVG) without a numbered, non-empty caption ("uncaptioned-figure"),
+    and every code line of a code cell longer than ``columns`` characters ("wide-code-cell")."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    article = soup.select_one("article.bd-article") or soup.select_one("main") or soup
+    problems = []
+    figures = article.select("img") + article.select(".cell_output svg")
+    for fig in figures:
+        outer = fig.find_parent("figure")
+        cap = outer.find("figcaption") if outer is not None else None
+        what = fig.get("src") or fig.get("alt") or fig.name
+        if cap is None or not cap.get_text(strip=True):
+            problems.append(("uncaptioned-figure", f"a figure without a caption: {what}"))
+        elif cap.select_one(".caption-number") is None:
+            problems.append(("uncaptioned-figure", f"a caption without a number: {cap.get_text(' ', strip=True)[:80]}"))
+    for k, pre in enumerate(article.select(".cell_input pre")):
+        for line in pre.get_text().split("\n"):
+            if len(line) > columns:
+                problems.append(("wide-code-cell", f"code cell {k + 1}: a line of {len(line)} characters "
+                                                   f"(at most {columns}): {line.strip()[:80]}"))
+    return problems
+
+
 if __name__ == "__main__":
     site = Path(sys.argv[1] if len(sys.argv) > 1 else "_build/html")
     reps = check_site(site, sys.argv[2:] or None, screenshots=Path("_build/screenshots"))

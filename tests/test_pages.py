@@ -172,3 +172,42 @@ def test_checker_reports_a_planted_defect(defect, scratch_site, browser, served_
     report = browser.check(served_scratch + name, name, True, None, pagecheck.site_files(scratch_site),
                            served_scratch)
     assert kind in report.kinds(), f"the checker missed a planted {defect}:\n{report.summary()}"
+
+
+# ----------------------------------------------------------------------------- figures and code cells (HTML alone)
+def test_figures_have_captions_and_code_cells_fit_the_column(page, site):
+    """Every figure on the page has a numbered caption; no code line is wider than the column (88 columns)."""
+    problems = pagecheck.figure_and_code_problems((site / page).read_text(encoding="utf-8"))
+    assert not problems, f"{page}:\n" + "\n".join(f"  [{k}] {d}" for k, d in problems)
+
+
+_CODE = '<div class="cell_input docutils container"><div class="highlight"><pre><span></span>{}</pre></div></div>'
+_CAPTIONED = ('<figure class="align-default" id="fig-x"><div class="cell_output docutils container">'
+              '<img alt="plot" src="../_images/x.png"></div><figcaption><p><span class="caption-number">'
+              'Fig. 4.1 </span><span class="caption-text">What the plot shows.</span></p></figcaption></figure>')
+STATIC_DEFECTS = {
+    # name: (planted HTML, the problem kind the checker must report)
+    "image-in-prose-without-caption": ('<p><img alt="a diagram" src="../_images/d.png"></p>', "uncaptioned-figure"),
+    "output-image-without-caption": ('<div class="cell_output docutils container"><img alt="p" src="p.png"></div>',
+                                     "uncaptioned-figure"),
+    "output-svg-without-caption": ('<div class="cell_output docutils container"><svg width="10"></svg></div>',
+                                   "uncaptioned-figure"),
+    "caption-without-number": ('<figure><img alt="p" src="p.png"><figcaption><p>Words.</p></figcaption></figure>',
+                               "uncaptioned-figure"),
+    "empty-caption": (_CAPTIONED.replace("What the plot shows.", "").replace("Fig. 4.1 ", ""),
+                      "uncaptioned-figure"),
+    "wide-code-line": (_CODE.format("x = 1\n" + "y = " + "+".join(["1"] * 43) + "\n"), "wide-code-cell"),
+}
+
+
+def _page(body: str) -> str:
+    return f'<html><body><nav><img src="logo.png"></nav><article class="bd-article">{body}</article></body></html>'
+
+
+@pytest.mark.parametrize("defect", sorted(STATIC_DEFECTS))
+def test_figure_and_code_check_reports_a_planted_defect(defect):
+    planted, kind = STATIC_DEFECTS[defect]
+    clean = _page(_CAPTIONED + _CODE.format("x = 1\n" + "y = " + "+".join(["1"] * 42) + "\n"))  # 87 columns
+    assert pagecheck.figure_and_code_problems(clean) == []     # a captioned figure and narrow code pass
+    found = pagecheck.figure_and_code_problems(_page(_CAPTIONED + planted))
+    assert kind in {k for k, _ in found}, f"the checker missed a planted {defect}: {found}"
