@@ -42,7 +42,7 @@ def _check_split(ds, n):
 def test_dcmh_mat(tmp_path, toyset, merged, v73):
     img, txt, lab, _ = toyset
     W.write_dcmh_mat(tmp_path, img, txt, lab, prefix="toyset", merged=merged, v73=v73)
-    ds = data.load(tmp_path, verbose=False)
+    ds = data.load(tmp_path, verbose=False, image_features=None)
     assert ds.info["layout"] == "dcmh-mat" and ds.split.preset == "scaled"
     i, t, l = _all_rows(ds)
     assert np.array_equal(i, img) and np.array_equal(t, txt) and np.array_equal(l, lab)
@@ -55,7 +55,7 @@ def test_feature_mat(tmp_path, toyset):
     img, txt, lab, _ = toyset
     feats = img.reshape(N, -1)[:, :40].astype(np.float32) / 255
     W.write_feature_mat(tmp_path, feats, txt, lab, prefix="mirflickr25k")
-    ds = data.load(tmp_path, verbose=False)
+    ds = data.load(tmp_path, verbose=False, image_features=None)
     assert ds.info["layout"] == "feature-mat" and ds.info["keys"]["images"] == "XAll"
     i, t, l = _all_rows(ds)
     assert np.array_equal(i, feats) and i.dtype == np.float32 and np.array_equal(l, lab)
@@ -74,7 +74,7 @@ def test_split_mat(tmp_path, toyset, one_file, v73, with_db):
     if with_db:
         parts["database"] = (f[db], txt[db], lab[db])
     W.write_split_mat(tmp_path, parts, one_file=one_file, v73=v73)
-    ds = data.load(tmp_path, verbose=False, seed=3)
+    ds = data.load(tmp_path, verbose=False, seed=3, image_features=None)
     assert ds.info["layout"] == "split-mat" and ds.split.preset == "fixed"
     np.testing.assert_array_equal(ds.query.images, f[q].astype(np.float32))
     if with_db:
@@ -94,7 +94,7 @@ def test_split_mat_class_ids_become_one_hot(tmp_path):
     parts = {p: (rng.random((m, 6)), rng.random((m, 4)), rng.integers(1, 4, size=(m, 1)).astype(np.uint8))
              for p, m in (("train", 20), ("query", 8))}
     W.write_split_mat(tmp_path, parts)
-    ds = data.load(tmp_path / "dataset.mat", verbose=False)
+    ds = data.load(tmp_path / "dataset.mat", verbose=False, image_features=None)
     assert ds.query.n_labels == 3 and (ds.query.labels.sum(1) == 1).all()
     np.testing.assert_array_equal(ds.query.labels.argmax(1) + 1, parts["query"][2][:, 0])
 
@@ -104,7 +104,7 @@ def test_name_list_with_an_image_folder(tmp_path, toyset, style, v73):
     img, txt, lab, _ = toyset
     names = W.write_images(tmp_path / "mirflickr", img, ext="png")
     W.write_name_list(tmp_path, [f"mirflickr/{s}" for s in names], txt, lab, style=style, v73=v73)
-    ds = data.load(tmp_path, image_size=16, verbose=False)
+    ds = data.load(tmp_path, image_size=16, verbose=False, image_features=None)
     assert ds.info["layout"] == "name-list"
     assert isinstance(ds.train.images, data.ImageFiles) and ds.train.images.shape[1:] == (3, 16, 16)
     i, t, l = _all_rows(ds)
@@ -116,13 +116,13 @@ def test_image_paths_are_found_by_name_and_missing_ones_reported(tmp_path, toyse
     img, txt, lab, _ = toyset
     names = W.write_images(tmp_path / "deep" / "folder", img, ext="png")
     W.write_name_list(tmp_path, [f"/old/machine/path/{s}" for s in names], txt, lab)  # absolute paths elsewhere
-    ds = data.load(tmp_path, image_size=16, verbose=False)
+    ds = data.load(tmp_path, image_size=16, verbose=False, image_features=None)
     assert np.array_equal(_all_rows(ds)[0], img)
     (tmp_path / "deep" / "folder" / names[5]).unlink()
     (tmp_path / "deep" / "folder" / names[7]).unlink()
     with pytest.raises(FileNotFoundError, match="2 of 60 image files were not found"):
-        data.load(tmp_path, verbose=False)
-    ds = data.load(tmp_path, image_size=16, missing_images="drop", verbose=False)
+        data.load(tmp_path, verbose=False, image_features=None)
+    ds = data.load(tmp_path, image_size=16, missing_images="drop", verbose=False, image_features=None)
     keep = np.setdiff1d(np.arange(N), [5, 7])
     assert ds.info["dropped_missing_images"] == 2
     i, t, l = _all_rows(ds)
@@ -135,7 +135,7 @@ def test_clip_index_with_raw_captions(tmp_path, toyset, caption_txt, label_key):
     names = W.write_images(tmp_path / "flickr25k" / "mirflickr", img, ext="png")
     W.write_clip_index(tmp_path, [f"./flickr25k/mirflickr/{s}" for s in names], caps, lab, label_key=label_key,
                        caption_txt=caption_txt)
-    ds = data.load(tmp_path, image_size=16, text={"tokens": "tags", "min_df": 1}, verbose=False)
+    ds = data.load(tmp_path, image_size=16, text={"tokens": "tags", "min_df": 1}, verbose=False, image_features=None)
     assert ds.info["layout"] == "clip-index"
     vec = ds.text_vectorizer
     assert isinstance(vec, data.TextVectorizer) and ds.vocab == vec.vocabulary
@@ -157,7 +157,7 @@ def test_hdf5_split(tmp_path, toyset, style):
     tr = db[5:40]
     W.write_hdf5_split(tmp_path / "data.h5", {"train": (img[tr], txt[tr], lab[tr]), "query": (img[q], txt[q], lab[q]),
                                               "database": (img[db], txt[db], lab[db])}, style=style)
-    ds = data.load(tmp_path / "data.h5", verbose=False)
+    ds = data.load(tmp_path / "data.h5", verbose=False, image_features=None)
     assert ds.info["layout"] == "hdf5-split" and ds.info["train_in_database"]
     assert np.array_equal(np.asarray(ds.query.images), img[q]) and np.array_equal(ds.query.labels, lab[q])
     assert np.array_equal(np.asarray(ds.database.images), img[db])
@@ -168,24 +168,24 @@ def test_hdf5_split(tmp_path, toyset, style):
 def test_detection_and_errors(tmp_path, toyset):
     img, txt, lab, _ = toyset
     with pytest.raises(FileNotFoundError) as e:
-        data.load(tmp_path, verbose=False)
+        data.load(tmp_path, verbose=False, image_features=None)
     for name in data.LAYOUTS:
         assert name in str(e.value)  # the message lists every layout it looked for
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        data.load(tmp_path / "nope")
+        data.load(tmp_path / "nope", image_features=None)
     W.write_dcmh_mat(tmp_path, img, txt, lab, prefix="toyset")
     assert data.detect_layout(tmp_path).layout == "dcmh-mat"
     with pytest.raises(FileNotFoundError, match="layout 'clip-index' not found"):
-        data.load(tmp_path, layout="clip-index", verbose=False)
+        data.load(tmp_path, layout="clip-index", verbose=False, image_features=None)
     with pytest.raises(ValueError, match="layout must be"):
-        data.load(tmp_path, layout="matlab")
+        data.load(tmp_path, layout="matlab", image_features=None)
     with pytest.raises(ValueError, match="missing_images"):
-        data.load(tmp_path, missing_images="skip")
+        data.load(tmp_path, missing_images="skip", image_features=None)
     W.write_dcmh_mat(tmp_path / "two", img, txt, lab, prefix="a")
     W.write_dcmh_mat(tmp_path / "two", img, txt, lab, prefix="b")
     with pytest.raises(ValueError, match="several files"):
-        data.load(tmp_path / "two", verbose=False)
-    assert data.load(tmp_path / "two", pattern="a-*", verbose=False).info["layout"] == "dcmh-mat"
+        data.load(tmp_path / "two", verbose=False, image_features=None)
+    assert data.load(tmp_path / "two", pattern="a-*", verbose=False, image_features=None).info["layout"] == "dcmh-mat"
 
 
 def test_names_and_labels_that_do_not_match(tmp_path, toyset):
@@ -193,7 +193,7 @@ def test_names_and_labels_that_do_not_match(tmp_path, toyset):
     names = W.write_images(tmp_path / "img", img, ext="png")
     W.write_name_list(tmp_path, names[:-1], txt, lab)
     with pytest.raises(ValueError, match="59 image names but labelList.mat has 60"):
-        data.load(tmp_path, verbose=False)
+        data.load(tmp_path, verbose=False, image_features=None)
 
 
 def test_descriptors_instead_of_pixels_and_the_cache(tmp_path, toyset):
@@ -213,6 +213,6 @@ def test_descriptors_instead_of_pixels_and_the_cache(tmp_path, toyset):
 def test_load_says_what_it_found(tmp_path, toyset, capsys):
     img, txt, lab, _ = toyset
     W.write_dcmh_mat(tmp_path, img, txt, lab, prefix="toyset")
-    data.load(tmp_path)
+    data.load(tmp_path, image_features=None)
     err = capsys.readouterr().err
     assert "layout 'dcmh-mat'" in err and "60 pairs" in err

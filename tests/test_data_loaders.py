@@ -292,5 +292,5 @@ def test_a_name_list_is_not_taken_for_pixels(tmp_path):
     writers.write_name_list(tmp_path, names, txt, lab, style="djsrh", prefix="mir")
     with pytest.raises(ValueError, match="holds strings.*name-list"):
         data.load_dcmh_mat(tmp_path)
-    ds = data.load(tmp_path, image_size=W if W == H else 8, verbose=False)
+    ds = data.load(tmp_path, image_size=W if W == H else 8, image_features=None, verbose=False)
     assert ds.info["layout"] == "name-list" and len(ds.query) + len(ds.database) == N

@@ -31,7 +31,7 @@ def test_loaded_record_has_layout_path_and_digests_that_follow_the_files(tmp_pat
     ds0 = data.toy(n=60, image_size=16, seed=1)
     img, txt, lab = np.asarray(ds0.database.images), ds0.database.texts, ds0.database.labels
     W.write_dcmh_mat(tmp_path, img, txt, lab, prefix="set")
-    rec = provenance.dataset_record(data.load(tmp_path, verbose=False))
+    rec = provenance.dataset_record(data.load(tmp_path, image_features=None, verbose=False))
     assert rec["layout"] == "dcmh-mat" and rec["path"] == str(tmp_path.resolve())
     assert rec["keys"] == {"images": "IAll", "texts": "YAll", "labels": "LAll"}
     assert rec["digest"]["labels"] == data.file_digest(tmp_path / "set-lall.mat")
@@ -39,7 +39,7 @@ def test_loaded_record_has_layout_path_and_digests_that_follow_the_files(tmp_pat
     lab2 = lab.copy()
     lab2[0] = 1 - lab2[0]
     W.write_dcmh_mat(tmp_path, img, txt, lab2, prefix="set")
-    rec2 = provenance.dataset_record(data.load(tmp_path, verbose=False))
+    rec2 = provenance.dataset_record(data.load(tmp_path, image_features=None, verbose=False))
     assert rec2["digest"]["labels"]["sha256"] != rec["digest"]["labels"]["sha256"]
     assert rec2["digest"]["texts"] == rec["digest"]["texts"]
 

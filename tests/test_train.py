@@ -436,7 +436,8 @@ def test_a_model_fitted_on_raw_captions_encodes_new_strings_and_keeps_its_vector
     caps = [", ".join(toy.vocab[j] for j in np.nonzero(r)[0]) for r in p.texts]
     names = writers.write_images(tmp_path / "img", np.asarray(p.images), ext="png")
     writers.write_clip_index(tmp_path, [f"./img/{s}" for s in names], caps, p.labels)
-    ds = data.load(tmp_path, image_size=16, text={"tokens": "tags", "min_df": 1}, verbose=False)
+    ds = data.load(tmp_path, image_size=16, text={"tokens": "tags", "min_df": 1}, image_features=None,
+                   verbose=False)
     m = methods.DCMH.small(bits=8, epochs=1, batch_size=16, small_width=4, eval_every=0).fit(ds, progress=False)
     assert m.text_vectorizer is ds.text_vectorizer
     new = ["red disc, blue frame", "nothing we know"]

@@ -13,6 +13,17 @@ def _index_digest(idx: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(idx, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
+def _images_text(images) -> str:
+    """``images 3x32x32 uint8 pixels`` / ``images 1932-d features``: a short description for reprs."""
+    shape = tuple(int(x) for x in getattr(images, "shape", (len(images),))[1:])
+    dtype = getattr(images, "dtype", None)
+    if len(shape) == 3:
+        return f"images {'x'.join(map(str, shape))} {dtype} pixels"
+    if len(shape) == 1:
+        return f"images {shape[0]}-d features"
+    return f"images of shape {shape}"
+
+
 @dataclass(frozen=True, eq=False)
 class PairSet:
     """``n`` aligned image-text pairs.
@@ -42,6 +53,9 @@ class PairSet:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def __repr__(self) -> str:
+        return f"PairSet({len(self):,} pairs; {_images_text(self.images)}, texts {self.text_dim}-d, {self.n_labels} labels)"
 
     @property
     def n_labels(self) -> int:
@@ -100,6 +114,10 @@ class Split:
     seed: int
     preset: str = "custom"
 
+    def __repr__(self) -> str:
+        return (f"Split({self.preset!r}, seed {self.seed}: query {len(self.query):,}, database {len(self.database):,}, "
+                f"train {len(self.train):,}, val {len(self.val):,})")
+
     def as_dict(self) -> dict:
         """A JSON-able record of the split, stored with every result."""
         return {
@@ -136,6 +154,13 @@ class CrossModalDataset:
     vocab: tuple[str, ...] | None = None
     info: dict = field(default_factory=dict)
     text_vectorizer: Any = None
+
+    def __repr__(self) -> str:
+        where = self.info.get("layout") or self.info.get("source")
+        return (f"CrossModalDataset({self.name!r}{f' ({where})' if where else ''}: query {len(self.query):,}, "
+                f"database {len(self.database):,}, train {len(self.train):,}, val {len(self.val):,}; "
+                f"{_images_text(self.query.images)}, texts {self.query.text_dim}-d, {len(self.label_names)} labels; "
+                f"split {self.split.preset!r} seed {self.split.seed})")
 
     def describe(self) -> dict:
         return {"name": self.name, "split": self.split.as_dict(), **self.info}

@@ -22,31 +22,21 @@ from typing import NamedTuple
 import numpy as np
 
 from .base import CrossModalDataset, PairSet, Split
+from .catalog import DATASETS, IMAGE_KEYS, LABEL_KEYS, MIRFLICKR_LABELS, TEXT_KEYS, WIKI_LABELS
 from .images import read_image
+from .matio import LazyImages, _find_key, _infer_n, _mat_keys, _orient
 from .protocol import apply_split, make_split
 
-__all__ = ["shared_data_dir", "load_dcmh_mat", "mirflickr25k", "mirflickr_photos", "MirflickrPhotos",
+__all__ = ["load", "DATASETS", "shared_data_dir", "load_dcmh_mat", "mirflickr25k", "mirflickr_photos", "MirflickrPhotos",
            "nuswide", "iapr", "mscoco", "wiki", "label_stats", "LazyImages", "MIRFLICKR_LABELS", "WIKI_LABELS"]
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
-
-MIRFLICKR_LABELS = ("animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food", "indoor",
-                    "lake", "male", "night", "people", "plant_life", "portrait", "river", "sea", "sky",
-                    "structures", "sunset", "transport", "tree", "water")
-# class ids 1..10 of the Wikipedia dataset (Rasiwasia et al. 2010), in the release's (alphabetical) order
-WIKI_LABELS = ("art", "biology", "geography", "history", "literature", "media", "music", "royalty", "sport",
-               "warfare")
 
 _HOW_DCMH = ("Get the DCMH-format files (IAll/YAll/LAll .mat, e.g. the DCMH release "
              "https://github.com/jiangqy/DCMH-CVPR2017 or the mirflickr25k-*.mat files used by DJSRH/UCCH) "
              "and pass their directory as root= (or set $HASHNOTES_DATA)")
 _HOW_SHARED = ("The project reads real data from ../shared/data next to the repository (see its README.md) "
                "or from $HASHNOTES_DATA; pass root= to use another directory")
-
-# accepted names (case-insensitive) of the three arrays inside .mat files
-IMAGE_KEYS = ("IAll", "images", "image", "imgs", "I", "FAll", "X", "features", "img_feats")
-TEXT_KEYS = ("YAll", "TAll", "tags", "tag", "texts", "text", "T", "Y", "caption", "captions")
-LABEL_KEYS = ("LAll", "labels", "label", "L", "lab")
 
 
 def shared_data_dir() -> Path | None:
@@ -96,155 +86,6 @@ def _need(root: Path, names, what: str, how: str) -> Path:
         if hit is not None and hit.is_file():
             return hit
     raise FileNotFoundError(f"{what}: none of {names} found in {root}. {how}")
-
-
-# --------------------------------------------------------------------------------------------- .mat I/O
-def _is_hdf5(path: Path) -> bool:
-    import h5py
-    return h5py.is_hdf5(str(path))
-
-
-class _H5Handle:
-    """Keep an h5py file open for as long as lazy arrays need it."""
-
-    def __init__(self, path: Path):
-        import h5py
-        self.path = Path(path)
-        self.file = h5py.File(str(path), "r")
-        self.matlab = self.file.userblock_size >= 128 and self._has_matlab_header()
-
-    def _has_matlab_header(self) -> bool:
-        with open(self.path, "rb") as fh:
-            return fh.read(10) == b"MATLAB 7.3"
-
-
-def _mat_keys(path: Path) -> dict:
-    """Map lower-case variable name -> (name, reader) for a v5 or v7.3 file.
-
-    A reader returns ``(array_or_dataset, axes_reversed)``: v7.3 datasets written by MATLAB (or any HDF5
-    dataset carrying a ``MATLAB_class`` attribute) show their axes reversed.
-    """
-    if _is_hdf5(path):
-        h = _H5Handle(path)
-        out = {}
-        for k, ds in h.file.items():
-            if not hasattr(ds, "shape"):
-                continue
-            rev = h.matlab or "MATLAB_class" in ds.attrs
-            out[k.lower()] = (k, (lambda ds=ds, rev=rev, h=h: (ds, rev)))
-        return out
-    import scipy.io
-    try:
-        info = scipy.io.whosmat(str(path))
-    except Exception as exc:  # noqa: BLE001 - re-raised with the file name
-        raise ValueError(f"{path} is neither a MATLAB v5 .mat file nor an HDF5 (v7.3) file: {exc}") from exc
-    return {name.lower(): (name, (lambda name=name: (scipy.io.loadmat(str(path), variable_names=[name])[name],
-                                                      False)))
-            for name, _, _ in info}
-
-
-def _find_key(keys: dict, aliases):
-    for a in aliases:
-        if a.lower() in keys:
-            return keys[a.lower()]
-    return None
-
-
-class LazyImages:
-    """Rows of an on-disk (HDF5) image array, read on demand in ``(n, C, H, W)`` order.
-
-    ``obj[idx]`` (an int, a slice or an index array) reads those items from disk and returns a numpy array.
-    ``obj.lazy_subset(idx)`` is another lazy view (used by :func:`~hashnotes.data.base.take_rows`, so that
-    cutting a dataset into query / database / train / val reads nothing).
-    """
-
-    def __init__(self, dataset, item_axis: int, perm: tuple[int, ...], index=None):
-        self.dataset = dataset
-        self.item_axis = int(item_axis)
-        self.perm = tuple(perm)  # applied to a block read with the item axis first
-        self.index = None if index is None else np.asarray(index, dtype=np.int64)  # rows of `dataset`
-        other = [s for i, s in enumerate(dataset.shape) if i != self.item_axis]
-        n = int(dataset.shape[self.item_axis]) if self.index is None else len(self.index)
-        self.shape = (n, *(int(other[p - 1]) for p in self.perm[1:]))
-        self.dtype = dataset.dtype
-        self.ndim = len(self.shape)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def _positions(self, idx) -> np.ndarray:
-        if isinstance(idx, slice):
-            idx = np.arange(len(self))[idx]
-        idx = np.atleast_1d(np.asarray(idx))
-        if idx.dtype == np.bool_ or not np.issubdtype(idx.dtype, np.integer):
-            raise IndexError(f"LazyImages takes integer indices, got dtype {idx.dtype}")
-        idx = idx.astype(np.int64)
-        if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
-            raise IndexError(f"index out of range for {len(self)} images")
-        idx = np.where(idx < 0, idx + len(self), idx)
-        return idx if self.index is None else self.index[idx]
-
-    def lazy_subset(self, idx) -> "LazyImages":
-        """A lazy view of rows ``idx`` (positions in this view), in the given order."""
-        return LazyImages(self.dataset, self.item_axis, self.perm, index=self._positions(idx))
-
-    def __getitem__(self, idx):
-        scalar = isinstance(idx, (int, np.integer))
-        rows = self._positions(idx)
-        order = np.argsort(rows, kind="stable")
-        uniq, inverse = np.unique(rows[order], return_inverse=True)
-        sel = [slice(None)] * self.dataset.ndim
-        sel[self.item_axis] = uniq if uniq.size else slice(0, 0)
-        block = np.moveaxis(np.asarray(self.dataset[tuple(sel)]), self.item_axis, 0)
-        block = np.transpose(block, self.perm)
-        out = np.empty((len(rows),) + block.shape[1:], dtype=block.dtype)
-        out[order] = block[inverse]
-        return out[0] if scalar else out
-
-    def __array__(self, dtype=None, copy=None):
-        arr = self[np.arange(len(self))]
-        return arr if dtype is None else arr.astype(dtype)
-
-
-def _orient(arr, reversed_axes: bool, n: int, name: str, lazy_ok: bool):
-    """Return ``arr`` with items first: (n, d) for 2-D, (n, C, H, W) for 4-D images."""
-    shape = tuple(int(s) for s in arr.shape)
-    mshape = shape[::-1] if reversed_axes else shape  # the MATLAB-order shape
-    if len(mshape) == 1:
-        mshape = (mshape[0], 1)
-    if len(mshape) == 2:
-        a = np.asarray(arr)
-        if a.ndim == 1:
-            a = a[:, None]
-        if reversed_axes:
-            a = a.T
-        if a.shape[0] == n:
-            return a
-        if a.shape[1] == n:
-            return a.T
-        raise ValueError(f"{name} has shape {a.shape} (MATLAB order) but no axis of length n={n}")
-    if len(mshape) != 4:
-        raise ValueError(f"{name} must be 2-D (features) or 4-D (images), got shape {mshape} (MATLAB order)")
-    # MATLAB order: the item axis has length n, the channel axis length 1 or 3, the other two are (H, W)
-    n_axes = [i for i, s in enumerate(mshape) if s == n]
-    if not n_axes:
-        raise ValueError(f"{name} has shape {mshape} (MATLAB order) but no axis of length n={n}")
-    item = n_axes[-1] if mshape[-1] == n else n_axes[0]
-    rest = [i for i in range(4) if i != item]
-    ch = [i for i in rest if mshape[i] in (1, 3)]
-    if not ch:
-        raise ValueError(f"{name} has shape {mshape} (MATLAB order): no colour axis of length 1 or 3")
-    c_ax = ch[-1] if mshape[rest[-1]] in (1, 3) else ch[0]
-    h_ax, w_ax = [i for i in rest if i != c_ax]
-    target = (item, c_ax, h_ax, w_ax)  # MATLAB-order axes for (n, C, H, W)
-    if reversed_axes:
-        target = tuple(3 - t for t in target)  # the same axes as seen in the stored (reversed) array
-    is_h5 = not isinstance(arr, np.ndarray)
-    if is_h5 and lazy_ok:
-        others = [i for i in range(4) if i != target[0]]
-        perm = (0, *(1 + others.index(t) for t in target[1:]))
-        return LazyImages(arr, target[0], perm)
-    return np.transpose(np.asarray(arr), target)
 
 
 def _dcmh_files(path_or_dir, prefix=None):
@@ -313,20 +154,6 @@ def _read_parts(files: dict, need_images: bool):
         raise FileNotFoundError(f"no image array (IAll) found among {sorted(str(v) for v in files.values())}. "
                                 f"{_HOW_DCMH}")
     return out
-
-
-def _infer_n(raw: dict) -> int:
-    shapes = []
-    for arr, rev in raw.values():
-        s = tuple(int(x) for x in arr.shape)
-        shapes.append(s[::-1] if rev else s)
-    common = set(shapes[0])
-    for s in shapes[1:]:
-        common &= set(s)
-    if not common:
-        raise ValueError(f"cannot match the number of items across arrays of shapes {shapes} (MATLAB order)")
-    lab = shapes[0]  # labels come first: prefer their first MATLAB axis
-    return lab[0] if lab[0] in common else max(common)
 
 
 def _load_dcmh_arrays(path_or_dir, prefix=None, need_images=True, lazy=True):
@@ -593,6 +420,108 @@ def wiki(root=None, seed: int = 0, val_fraction: float = 0.1) -> CrossModalDatas
             "images": "128-d SIFT bag of visual words", "text": "10-d LDA topics", "n": int(n),
             "val_fraction": float(val_fraction)}
     return apply_split(pairs, sp, "wiki", WIKI_LABELS, None, info)
+
+
+# --------------------------------------------------------------------------------------------- one entry
+_PATH_ONLY = ("split", "n_query", "n_train", "n_val", "image_arch", "text", "name", "pattern", "lazy")
+
+
+def load(name_or_path, layout: str = "auto", *, seed: int = 0, root=None, toy_n: int = 10000,
+         image_features="auto", image_size: int = 224, descriptor_size: int = 64, images_root=None, cache=None,
+         missing_images: str = "error", verbose: bool = True, **options) -> CrossModalDataset:
+    """The dataset ``name_or_path``, cut by its protocol split (seeded): the one way in, from Python and from
+    the command line (``--data``), with the same defaults.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A name of :data:`DATASETS` (``"toy"``: the embedded generator, ``toy_n`` pairs; ``"mirflickr25k"``,
+        ``"nuswide"``, ``"iapr"``, ``"mscoco"``, ``"wiki"``: the named loaders, reading ``root``), or a folder
+        or file in any layout of :data:`hashnotes.data.layouts.LAYOUTS` (detected unless ``layout`` names
+        one). A :class:`~pathlib.Path` is always a path (``Path("toy")`` for a folder called ``toy``).
+    image_features : "auto" (default), None, "descriptor" or a weights file
+        ``"auto"``: real pixel images become label-free descriptors
+        (:func:`~hashnotes.data.images.image_descriptors`, ``descriptor_size`` px): without pretrained weights
+        a CNN trained from scratch on a few hundred real photos learns nothing; toy pixels and stored
+        features stay as they are. ``None`` (or ``"none"``): images as stored (pixels go to a CNN).
+        ``"descriptor"``: descriptors always. A CNN-F ``.mat`` / ResNet-34 ``.pth`` file: CNN features (paths
+        only; see :func:`hashnotes.data.layouts.load`).
+    seed : int
+        Seed of the split (and of the toy generator).
+    root : folder, optional
+        Where a named real dataset's files are (default: :func:`shared_data_dir`). Not for paths or toy.
+    image_size, images_root, cache, missing_images, verbose, **options
+        For paths: see :func:`hashnotes.data.layouts.load` (``split``, ``n_query``, ``n_train``, ``n_val``,
+        ``image_arch``, ``text``, ``name``, ``pattern``, ``lazy``). The named MIRFLICKR-25K, NUS-WIDE, IAPR
+        TC-12 and MS-COCO loaders take ``split``, ``n_query``, ``n_train`` and ``n_val`` too.
+
+    >>> load("toy", toy_n=200).name
+    'toy'
+    """
+    from .features import with_image_features
+    from .images import image_descriptors
+
+    unknown = sorted(set(options) - set(_PATH_ONLY))
+    if unknown:
+        raise TypeError(f"load() got unexpected arguments {unknown}")
+    if image_features == "none":
+        image_features = None
+    simple = image_features in ("auto", None, "descriptor")
+    if not simple and not Path(str(image_features)).expanduser().is_file():
+        raise FileNotFoundError(f"image_features={str(image_features)!r} is neither auto, none, descriptor nor "
+                                "an existing weights file")
+    named = isinstance(name_or_path, str) and name_or_path in DATASETS
+    if named and layout != "auto":
+        raise ValueError(f"layout={layout!r} applies to a path, not to the dataset name {name_or_path!r}")
+    split_kw = {k: options.pop(k) for k in ("split", "n_query", "n_train", "n_val") if k in options} \
+        if named and name_or_path in ("mirflickr25k", "nuswide", "iapr", "mscoco") else {}
+    if named and options:
+        raise ValueError(f"{', '.join(sorted(options))} apply to a path, not to the dataset name {name_or_path!r}")
+    if name_or_path == "toy" and named:
+        from .toy import toy
+
+        if root is not None:
+            raise ValueError("root does not apply to the toy data (it is generated, not read); drop it, or pass "
+                             "the path of data on disk")
+        if image_features not in ("auto", None):
+            raise ValueError(f"image_features={image_features!r} applies to real photos, not to the toy data")
+        return toy(n=toy_n, seed=seed)
+    if named:
+        name = name_or_path
+        if not simple:
+            raise ValueError(f"image_features={str(image_features)!r} (a weights file) works with a path; the "
+                             f"named dataset {name!r} reads its images as stored (auto: descriptors for pixels)")
+        if name == "wiki":
+            ds = wiki(root=root, seed=seed)
+        elif name == "mirflickr25k":  # training needs pixels: the loader explains where IAll is looked for
+            ds = mirflickr25k(root=root, seed=seed, images="pixels", **split_kw)
+        else:
+            ds = {"nuswide": nuswide, "iapr": iapr, "mscoco": mscoco}[name](root=root, seed=seed, **split_kw)
+        if image_features is not None and np.ndim(ds.train.images) == 4:
+            ds = with_image_features(
+                ds, lambda x: image_descriptors(x, size=descriptor_size), name=ds.name,
+                description=f"image descriptors (HOG + HSV histogram + LBP at {descriptor_size} px) of the stored "
+                            "pixels")
+        elif image_features == "descriptor":
+            raise ValueError(f"image_features='descriptor' needs pixel images, but {name!r} stores "
+                             f"{np.shape(ds.train.images)[1:]}-d features already")
+    else:
+        from . import layouts
+
+        path = Path(name_or_path).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"data path {str(name_or_path)!r} does not exist, and it is not a dataset name "
+                                    f"({', '.join(DATASETS)})")
+        if root is not None:
+            raise ValueError("root is for named datasets; with a path the path is the data (use images_root for "
+                             "the image folder)")
+        ds = layouts.load(path, layout=layout, seed=seed, image_features=image_features, image_size=image_size,
+                          descriptor_size=descriptor_size, images_root=images_root, cache=cache,
+                          missing_images=missing_images, verbose=verbose, **options)
+    if np.ndim(ds.train.images) not in (2, 4):
+        raise ValueError(f"{str(name_or_path)!r}: the files give no image pixels or features (images have shape "
+                         f"{np.shape(ds.train.images)}); training needs them")
+    return ds
 
 
 # --------------------------------------------------------------------------------------------- statistics
