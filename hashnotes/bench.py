@@ -185,7 +185,7 @@ def run_benchmark(ds, data_name: str, method_names, bits_list, seeds, out_dir, p
     from ._io import check_writable, folder_lock
 
     if build_model is None:
-        from .__main__ import build_model
+        from .methods import build_run as build_model
     out = check_writable(out_dir, "--out")
     with folder_lock(out, "the benchmark folder"):
         return _run_locked(ds, data_name, method_names, bits_list, seeds, out, preset, epochs, device, top_r,

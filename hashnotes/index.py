@@ -376,12 +376,12 @@ def run(args) -> int:
         raise FileNotFoundError(f"checkpoint {args.checkpoint!r} not found")
     if args.load_index is not None and not Path(args.load_index).is_file():
         raise FileNotFoundError(f"index file {args.load_index!r} not found")
-    from .__main__ import DATASETS, load_dataset
+    from .data import DATASETS, load
     from .train import HashingMethod
 
     check_choice(args.data, "--data", DATASETS)
     model = HashingMethod.load(args.checkpoint)
-    ds = load_dataset(args.data, root=args.root, seed=args.seed, toy_n=args.toy_n)
+    ds = load(args.data, root=args.root, seed=args.seed, toy_n=args.toy_n)
     q_mod, db_mod = _DIRECTIONS[args.direction]
     encode = {"image": model.encode_image, "text": model.encode_text}
     pick = {"image": lambda p: p.images, "text": lambda p: p.texts}

@@ -62,8 +62,9 @@ def test_table_output():
     (("train", "cca", "--seed", "-1", "--toy-n", "300"), "argument --seed"),
     (("train", "cca", "--threads", "0", "--toy-n", "300"), "argument --threads"),
     (("train", "cca", "--epochs", "x", "--toy-n", "300"), "argument --epochs"),
-    (("train", "cca", "--root", "/tmp", "--toy-n", "300"), "--root does not apply to --data toy"),
-    (("train", "cca", "--data", "/no/such/folder"), "neither a dataset name"),
+    (("train", "cca", "--root", "/tmp", "--toy-n", "300"), "root does not apply to the toy data"),
+    (("train", "cca", "--data", "/no/such/folder"), "does not exist, and it is not a dataset name"),
+    (("train", "cca", "--toy-n", "300", "--image-features", "descriptor"), "applies to real photos"),
 ])
 def test_errors_exit_2(args, needle, capsys):
     from hashnotes.__main__ import main
@@ -165,12 +166,83 @@ def test_dcmh_end_to_end_on_image_files(tmp_path, toyset):
 
 
 def test_named_dataset_pixels_become_descriptors_once_per_item(tmp_path, toyset):
-    from hashnotes.__main__ import _with_descriptors
-
+    """data.load(NAME) turns a named dataset's pixels into descriptors by default, as --data NAME does: each
+    item is described once (train and val are looked up in the database by id)."""
     img, txt, lab, _ = toyset
     W.write_dcmh_mat(tmp_path, img, txt, lab, prefix="nus-wide-tc21")
-    ds = _with_descriptors(data.nuswide(root=tmp_path, n_query=10, n_train=50, n_val=5))
+    ds = data.load("nuswide", root=tmp_path, n_query=10, n_train=50, n_val=5)
     full = data.image_descriptors(img)
     for part in (ds.query, ds.database, ds.train, ds.val):
         np.testing.assert_array_equal(part.images, full[part.ids])
-    assert "descriptors" in ds.info["images"]
+    assert "descriptors" in ds.info["images"] and ds.name == "nuswide"
+    pixels = data.load("nuswide", root=tmp_path, n_query=10, n_train=50, n_val=5, image_features=None)
+    assert pixels.train.images.ndim == 4
+
+
+# --------------------------------------------------------------------------------------------- one way in
+def test_help_lists_every_method_with_a_line_and_shows_defaults():
+    from hashnotes import methods
+
+    for args in ((), ("train",), ("bench",)):
+        r = _run(*args, "--help")
+        assert r.returncode == 0 and r.stdout.startswith(f"usage: hashnotes {' '.join(args)}".rstrip() + " ")
+        lines = r.stdout.splitlines()
+        for name in methods.REGISTRY:  # ugach, daph and random included: one line each, with its summary
+            hits = [ln for ln in lines if ln.split()[:1] == [name]]
+            assert len(hits) == 1 and methods.SUMMARIES[name] in hits[0], (args, name)
+    r = _run("train", "--help")
+    flat = " ".join(r.stdout.split())
+    for shown in ("(default: toy)", "(default: 16 32 64)", "(default: small)", "(default: auto)",
+                  "(default: 10000)", "--progress, --no-progress"):
+        assert shown in flat, shown
+
+
+def test_the_command_line_and_python_load_the_same_data(tmp_path, toyset):
+    """--data PATH and data.load(PATH) use the same defaults: real pixel images become descriptors."""
+    _write("name-list", tmp_path, toyset)
+    rows = _rows(_run("train", "random", "--data", str(tmp_path), "--bits", "8", "--threads", "1", "--json"))
+    ds = data.load(tmp_path, verbose=False)
+    assert ds.train.images.ndim == 2 and rows[0]["dataset"]["image_shape"] == [ds.train.images.shape[1]]
+    from hashnotes import provenance
+
+    assert rows[0]["dataset"]["split"] == provenance.dataset_record(ds)["split"]
+
+
+def test_progress_is_off_when_the_output_is_not_a_terminal_and_on_request():
+    quiet = _run("train", "dcmh", "--toy-n", "300", "--bits", "8", "--epochs", "1", "--threads", "1")
+    assert quiet.returncode == 0 and "it/s" not in quiet.stderr and "%|" not in quiet.stderr
+    loud = _run("train", "dcmh", "--toy-n", "300", "--bits", "8", "--epochs", "1", "--threads", "1", "--progress")
+    assert loud.returncode == 0 and "%|" in loud.stderr  # tqdm's bar
+
+
+def test_the_thread_default_is_applied_at_start():
+    """Without --threads the command line applies threads.apply_default(): HASHNOTES_THREADS here."""
+    import os
+
+    env = {**os.environ, "HASHNOTES_THREADS": "1", "OMP_NUM_THREADS": "2"}
+    r = subprocess.run([sys.executable, "-m", "hashnotes", "train", "random", "--toy-n", "300", "--bits", "8",
+                        "--json"], capture_output=True, text=True, timeout=600, env=env)
+    row = _rows(r)[0]
+    assert row["environment"]["threads"]["setting"] == 1 and row["environment"]["torch_threads"] == 1
+
+
+def test_bench_says_what_it_skipped_and_ends_with_a_summary_table(tmp_path):
+    args = ("bench", "--methods", "cca", "random", "--bits", "8", "--seeds", "2", "--toy-n", "300",
+            "--threads", "1", "--top-r", "50", "--out", str(tmp_path / "runs"))
+    first = _run(*args)
+    assert first.returncode == 0, first.stderr
+    assert "bench: 4 of 4 runs trained, 0 skipped" in first.stdout
+    table = first.stdout.splitlines()[-3:]
+    assert table[0].split()[:3] == ["method", "bits", "seeds"]
+    from hashnotes import bench
+
+    rows = bench.read_rows(tmp_path / "runs" / "results.jsonl")
+    stats = bench.summary(rows)
+    for line, name in zip(table[1:], ("cca", "random")):
+        cells = line.split()
+        assert cells[:3] == [name, "8", "2"]
+        assert cells[3] == f"{stats[('toy', name, 8)]['map_i2t'][0]:.4f}"
+    again = _run(*args)
+    assert again.returncode == 0 and "bench: 0 of 4 runs trained, 4 skipped" in again.stdout
+    assert "0run" not in again.stderr and "run/s" not in again.stderr  # no empty progress bar
+    assert again.stdout.splitlines()[-3:] == table

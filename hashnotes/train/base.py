@@ -30,6 +30,7 @@ from torch import nn
 
 from .._checks import check_bits, check_int
 from ..codes import sign
+from .state import DataSpec, load_state, resolve_device, state_dict_cpu  # noqa: F401 - also importable from here
 
 __all__ = ["MethodConfig", "TrainConfig", "DataSpec", "Phase", "HashingMethod", "resolve_device",
            "check_pairs", "state_dict_cpu", "load_state", "code_summary"]
@@ -89,20 +90,6 @@ class TrainConfig(MethodConfig):
             raise ValueError(f"restore_best must be True or False, got {self.restore_best!r}")
 
 
-@dataclass(frozen=True)
-class DataSpec:
-    """What a method needs to know about the data to build its modules (saved with checkpoints)."""
-
-    image_shape: tuple
-    text_dim: int
-    n_labels: int
-
-    @classmethod
-    def of(cls, pairs) -> "DataSpec":
-        return cls(tuple(int(s) for s in pairs.images.shape[1:]), int(pairs.texts.shape[1]),
-                   int(pairs.labels.shape[1]))
-
-
 @dataclass
 class Phase:
     """One stage of a fit: ``epochs`` calls of ``step(epoch)``, each returning that epoch's history row.
@@ -123,35 +110,6 @@ class Phase:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"`` (or None) -> CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
-
-    Anything else, or a device that is not available, raises ``ValueError`` naming the problem.
-    """
-    if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if isinstance(device, torch.device):
-        dev = device
-    else:
-        if not isinstance(device, str) or device != device.strip() or not device:
-            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-        try:
-            dev = torch.device(device)
-        except (RuntimeError, ValueError):
-            raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={str(device)!r} was requested but CUDA is not available; use 'auto' or 'cpu'")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device={str(device)!r}: only {torch.cuda.device_count()} CUDA device(s) present")
-    elif dev.type == "mps":
-        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            raise ValueError(f"device={str(device)!r} was requested but MPS is not available; use 'auto' or 'cpu'")
-    elif dev.type != "cpu":
-        raise ValueError(f"unsupported device {str(device)!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
-    return dev
-
-
 def check_pairs(pairs, name: str) -> None:
     """``pairs`` must be a PairSet with at least 2 aligned rows, 0/1 labels, finite texts, 2-D or 4-D images."""
     for attr in ("images", "texts", "labels"):
@@ -172,21 +130,6 @@ def check_pairs(pairs, name: str) -> None:
                          f"{tuple(np.shape(pairs.images))}")
 
 
-def state_dict_cpu(module: nn.Module) -> dict:
-    """A detached CPU copy of ``module.state_dict()``."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
-
-
-def load_state(module: nn.Module, state: dict) -> None:
-    """``load_state_dict`` that also accepts preprocessing buffers of another shape (e.g. a loaded mean image)."""
-    own = module.state_dict()
-    for key, value in state.items():
-        if key in own and own[key].shape != value.shape and ".preprocess." in f".{key}":
-            mod_name, _, buf = key.rpartition(".")
-            module.get_submodule(mod_name).register_buffer(buf, torch.empty_like(value, device=own[key].device))
-    module.load_state_dict(state)
-
-
 def validation_database(train, size: int | None, seed: int):
     """The training items validation ranks against: all of them, or a fixed seeded sample of ``size``."""
     n = len(train.labels)
@@ -204,6 +147,13 @@ def code_summary(codes: dict, query_labels, database_labels) -> dict:
 
     stats = {k: code_stats(c, query_labels if k.startswith("query") else database_labels) for k, c in codes.items()}
     return {"codes": stats, "collapsed": [k for k, st in stats.items() if st["collapsed"]]}
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - e.g. arrays: not a plain default
+        return False
 
 
 def _is_dataset(x) -> bool:
@@ -255,7 +205,18 @@ class HashingMethod:
         self.code_report: dict | None = None  # the collapse guard's code statistics after fit (check_collapse)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.config!r})"
+        """``DCMH(bits=16, epochs=2; fitted, 2 epochs, best 2)``: the bit length, the config fields that differ
+        from the config class's defaults (at most six) and whether it is fitted (``model.config`` has all)."""
+        cfg = self.config
+        parts = [f"bits={cfg.bits}"]
+        if dataclasses.is_dataclass(cfg):
+            default = {f.name: f.default for f in dataclasses.fields(cfg) if f.default is not dataclasses.MISSING}
+            diff = [f"{k}={v!r}" for k, v in vars(cfg).items()
+                    if k != "bits" and k in default and not _same(v, default[k])]
+            parts += diff[:6] + (["..."] if len(diff) > 6 else [])
+        state = (f"fitted, {len(self.history)} epochs, best {self.best_epoch}" if self.best_epoch is not None
+                 else "fitted" if self.modules or self.artifacts else "not fitted")
+        return f"{type(self).__name__}({', '.join(parts)}; {state})"
 
     @classmethod
     def paper(cls, bits: int = 32, **overrides) -> "HashingMethod":
@@ -525,7 +486,7 @@ class HashingMethod:
         """Rebuild a model saved by :meth:`save` (``HashingMethod.load`` dispatches to the saved class)."""
         from . import checkpoint
 
-        return checkpoint.read(cls, path, device)
+        return checkpoint.read(cls, path, device, family=HashingMethod)
 
     def _checkpoint_extra(self) -> dict:
         """Method-specific plain values to save beside modules and artefacts (none by default)."""

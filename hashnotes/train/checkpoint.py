@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from torch.overrides import TorchFunctionMode
 
-from .base import DataSpec, load_state, resolve_device, state_dict_cpu
+from .state import DataSpec, load_state, resolve_device, state_dict_cpu
 
 FORMAT = "hashnotes-checkpoint-2"
 
@@ -212,17 +212,17 @@ def _defined_subclasses(cls):
     return seen
 
 
-def _method_class(name: str, cls, path):
-    """The class a checkpoint names: a registered method, or a :class:`HashingMethod` subclass this program has
+def _method_class(name: str, cls, path, family=None):
+    """The class a checkpoint names: a registered method, or a subclass of ``family`` (the method base class,
+    :class:`~hashnotes.train.base.HashingMethod`, which passes itself; default ``cls``) this program has
     already defined; it must be ``cls`` or derive from it. Nothing is imported by name."""
     from .. import methods
-    from .base import HashingMethod
 
     registered = _registered_methods()
     if name in registered:
         saved = methods.get(registered[name])
     else:
-        found = [c for c in _defined_subclasses(HashingMethod) if _qualname(c) == name]
+        found = [c for c in _defined_subclasses(family or cls) if _qualname(c) == name]
         if not found:
             raise ValueError(
                 f"{str(path)!r} names the class {name!r}, which is neither a registered hashnotes method "
@@ -307,10 +307,11 @@ def _config(saved_cls, raw: dict, path):
         raise _bad(path, f"its config is invalid ({type(e).__name__}: {e})") from None
 
 
-def read(cls, path, device="cpu"):
-    """Rebuild the model saved at ``path``; ``cls`` must be the saved class or one of its bases."""
+def read(cls, path, device="cpu", family=None):
+    """Rebuild the model saved at ``path``; ``cls`` must be the saved class or one of its bases. ``family``: the
+    base class whose defined subclasses a checkpoint may name besides the registered methods (default ``cls``)."""
     ckpt = read_raw(path)
-    saved_cls = _method_class(ckpt["class"], cls, path)
+    saved_cls = _method_class(ckpt["class"], cls, path, family)
     config = _config(saved_cls, ckpt["config"], path)
     spec = _spec(ckpt["spec"], path)
     vec_cls = None if ckpt.get("text_vectorizer") is None else _vectorizer_class(ckpt["text_vectorizer"]["class"],
