@@ -5,7 +5,8 @@
     python3 make.py test    # unit tests + every chapter executed (nbmake), the HTML built from those executions,
                             # then every built page opened in headless Chromium (tests/test_pages.py)
     python3 make.py setup   # create/refresh .venv only
-    python3 make.py sync [book/NN_x.py ...]   # regenerate the .ipynb (no outputs) from the .py chapter(s)
+    python3 make.py sync [--force] [book/NN_x.py ...]   # regenerate the .ipynb (no outputs) from the .py chapter(s);
+                            # refuses to overwrite a notebook edited after its .py unless --force
 
 Each chapter is executed once per command: the notebooks are copied to _stage/book, executed there in
 place by nbmake (two workers), and the HTML is built from the executed copies with execution off.
@@ -27,7 +28,11 @@ VENV = ROOT / ".venv"
 VBIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 VPY = VBIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".hashnotes-setup"
-TORCH_PIN = "torch==2.13.0"  # a CPU wheel on CPU-only machines; requirements.txt keeps torch>=2.2
+# Installed before the rest. From PyPI on Linux this is the CUDA build (several GB); a machine that should not
+# download it installs torch from the CPU wheel index first (README, "Install"), and setup keeps that torch.
+TORCH_PIN = "torch==2.13.0"
+# The extras setup installs with the package; pyproject.toml is the one list of dependencies.
+SETUP_EXTRAS = "book,notebooks,test,index"
 ASSETS = ROOT / "book" / "_assets_offline"  # git-ignored; not named _static (JB injects that folder everywhere)
 ASSET_STAMP = ASSETS / "assets.json"
 NPM_SPECS = ["mathjax@3", "@jupyter-widgets/html-manager@1", "requirejs@2"]
@@ -61,7 +66,8 @@ def check(cmd: list, **kw) -> None:
 
 def _requirements_hash() -> str:
     h = hashlib.sha256()
-    for name in ("requirements.txt", "pyproject.toml"):
+    h.update(SETUP_EXTRAS.encode())
+    for name in ("pyproject.toml",):
         h.update(name.encode())
         h.update((ROOT / name).read_bytes())
     return h.hexdigest()
@@ -85,10 +91,11 @@ def setup() -> None:
     if _venv_imports("torch"):
         say("setup: torch already importable in the venv; not reinstalling it")
     else:
-        say(f"setup: installing {TORCH_PIN} first (a bare 'torch' could pull a multi-GB CUDA build)")
+        say(f"setup: installing {TORCH_PIN} first from the configured index (to avoid the CUDA build, install "
+            "torch from the CPU wheel index before running make.py)")
         check([VPY, "-m", "pip", "install", TORCH_PIN])
-    say("setup: installing requirements.txt and the package (editable)")
-    check([VPY, "-m", "pip", "install", "-r", ROOT / "requirements.txt", "-e", ROOT])
+    say(f"setup: installing the package (editable) with the extras {SETUP_EXTRAS} (pyproject.toml)")
+    check([VPY, "-m", "pip", "install", "-e", f"{ROOT}[{SETUP_EXTRAS}]"])
     STAMP.write_text(digest + "\n")
     say("setup: done")
 
@@ -394,8 +401,25 @@ def _stable_cell_ids(nb_path: Path) -> None:
     nb_path.write_text(json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def _cells(nb_path: Path) -> list:
+    """``(cell type, source)`` of every cell of a notebook but the setup cell (make.py writes that one)."""
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    out = []
+    for cell in nb.get("cells", []):
+        src = cell.get("source", "")
+        src = "".join(src) if isinstance(src, list) else src
+        if not src.startswith(SETUP_MARKER):
+            out.append((cell.get("cell_type"), src.rstrip("\n")))
+    return out
+
+
 def sync(*files: str) -> int:
-    """Regenerate book/NN_*.ipynb from its py:percent source, without outputs (all chapters, or ``files``)."""
+    """Regenerate book/NN_*.ipynb from its py:percent source, without outputs (all chapters, or ``files``).
+
+    A notebook newer than its .py whose cells differ from the .py's (edited in Jupyter and not saved to the
+    .py) is not overwritten: sync stops naming it, unless ``--force`` is given."""
+    force = "--force" in files
+    files = tuple(f for f in files if f != "--force")
     setup()
     sources = [Path(f).resolve() for f in files] if files else chapter_sources()
     bad = [str(p) for p in sources if p.suffix != ".py" or not p.exists()]
@@ -404,13 +428,29 @@ def sync(*files: str) -> int:
     if not sources:
         say("sync: no book/NN_*.py chapters found")
         return 0
+    newer = {py for py in sources if py.with_suffix(".ipynb").exists()
+             and py.with_suffix(".ipynb").stat().st_mtime > py.stat().st_mtime}
+    refused = []
     for py in sources:
         if write_setup_cell(py):
             say(f"sync: wrote the setup cell into {py.name}")
         nb_path = py.with_suffix(".ipynb")
-        check([VPY, "-m", "jupytext", "--quiet", "--to", "ipynb", "--output", nb_path, py])
-        _stable_cell_ids(nb_path)
-    say(f"sync: wrote {len(sources)} notebook(s)")
+        fresh = nb_path.with_name(f".{nb_path.stem}.sync.ipynb")
+        check([VPY, "-m", "jupytext", "--quiet", "--to", "ipynb", "--output", fresh, py])
+        if py in newer and not force and _cells(fresh) != _cells(nb_path):
+            fresh.unlink()
+            refused.append(nb_path)
+            continue
+        _stable_cell_ids(fresh)
+        os.replace(fresh, nb_path)
+    done = len(sources) - len(refused)
+    say(f"sync: wrote {done} notebook(s)")
+    if refused:
+        names = ", ".join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in refused)
+        say(f"sync: NOT overwritten: {names} (newer than the .py, with other cells: edited in Jupyter?). Save the "
+            "notebook to its .py first (JupyterLab does so with the pairing in jupytext.toml; or `jupytext --sync "
+            "book/NN_x.ipynb`), or run `python3 make.py sync --force ...` to discard the notebook's edits")
+        return 1
     return 0
 
 
