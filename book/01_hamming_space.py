@@ -411,8 +411,9 @@ panel = widgets.retrain_panel(
 # :::{dropdown} Solution
 # Non-negativity, symmetry and $d_H = 0 \iff \mathbf q = \mathbf r$ are immediate from counting disagreements. For the
 # triangle inequality, a position where $\mathbf q$ and $\mathbf s$ differ must be a position where $\mathbf q$ and
-# $\mathbf r$ differ or where $\mathbf r$ and $\mathbf s$ differ, so $d_H(\mathbf q,\mathbf s) \le d_H(\mathbf q,\mathbf r)
-# + d_H(\mathbf r,\mathbf s)$. Finally $(q_j - r_j)^2$ is $0$ when the bits agree and $4$ when they differ.
+# $\mathbf r$ differ or where $\mathbf r$ and $\mathbf s$ differ, so
+# $d_H(\mathbf q,\mathbf s) \le d_H(\mathbf q,\mathbf r) + d_H(\mathbf r,\mathbf s)$. Finally $(q_j - r_j)^2$ is
+# $0$ when the bits agree and $4$ when they differ.
 # :::
 #
 # **Exercise 2.** What goes wrong in {eq}`eq-dh-inner` if one entry of $\mathbf q$ is $0$ (as `np.sign` would

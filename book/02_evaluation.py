@@ -465,6 +465,10 @@ plots.table([[b] + [sweep[k][i] for k in sweep] + [nonempty[b]] for i, b in enum
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-lsh-sweep", "caption": "Left: the four scores of random-projection codes of the tag vectors (text queries, text database) against the code length, each the mean of three seeds. Right: hash-lookup precision-recall curves (pooled), one per code length."}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 plots.sweep_curve(bit_grid, sweep, ax=axes[0], logx=True, ylabel="score")
+# the two mAPs nearly coincide: each score gets its own dash and marker, so none hides another
+for line, ls, marker in zip(axes[0].get_lines(), ("-", "--", ":", "-."), ("o", "s", "^", "D")):
+    line.set(linestyle=ls, marker=marker, markerfacecolor="none" if ls != "-" else line.get_color())
+axes[0].legend(fontsize="small")
 curves = {f"{b} bits": metrics.pr_curve(*random_projection_codes(b), Lq, Ldb) for b in (16, 32, 64)}
 plots.pr_curves(curves, ax=axes[1])
 plt.tight_layout()

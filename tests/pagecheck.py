@@ -16,6 +16,7 @@ import contextlib
 import functools
 import http.server
 import json
+import re
 import shutil
 import sys
 import threading
@@ -75,7 +76,9 @@ settle().then(() => {
   const hasMath = document.querySelector('div.math, span.math') !== null;
   if (hasMath && !(window.MathJax && MathJax.startup && document.querySelector('mjx-container'))) add('mathjax-missing', 'the page has math but MathJax did not typeset it');
   for (const n of textNodes(article, 'script, style, .cell_input, .cell_output, pre, code, mjx-container')) {
-    if (/\\\(|\\\[|\$\$|\\begin\{/.test(n.nodeValue)) add('raw-tex', n.nodeValue.trim());
+    // delimiters MathJax never saw, or TeX commands left in the text (e.g. half of an inline formula that a
+    // line starting with "+ " turned into a list item)
+    if (/\\\(|\\\[|\$\$|\\begin\{/.test(n.nodeValue) || /\\(mathbf|mathrm|mathcal|mathbb|operatorname|t?frac|text|big[lr]?|le|ge|ne|cdot|sum|prod|sqrt|left|right|alpha|beta|gamma|eta|sigma|theta|lambda|top)(?![A-Za-z])/.test(n.nodeValue)) add('raw-tex', n.nodeValue.trim());
   }
   // 2. display equations wider than the text column (or running into their number)
   const col = article.getBoundingClientRect();
@@ -359,6 +362,163 @@ def figure_and_code_problems(html: str, columns: int = CODE_COLUMNS) -> list[tup
                                                    f"(at most {columns}): {line.strip()[:80]}"))
     return problems
 
+
+
+# ----------------------------------------------------------------------------- executed notebooks: placeholders
+# A glued value a reader must never see in the prose: not-a-number, a missing value, an empty string, or words
+# standing in for a result.
+PLACEHOLDER = re.compile(r"^\s*['\"]?(nan|-?inf|none|nat|null|n/a|)['\"]?\s*$|not available|placeholder|skipped",
+                         re.I)
+# Output text that says a section did not run.
+SKIPPED = re.compile(r"^\s*(skipped|skipping|no data folder found)\b", re.I | re.M)
+GLUE_ROLE = re.compile(r"\{glue(?::(?:text|md|any|math))?\}`([A-Za-z_]\w*)")
+_GLUE_PREFIX = "application/papermill.record/"
+
+
+def _src(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def glued_values(nb: dict) -> dict:
+    """name -> the text a glued value is pasted as (its text/markdown form), from an executed notebook."""
+    out = {}
+    for cell in nb.get("cells", []):
+        for o in cell.get("outputs", []) or []:
+            meta = (o.get("metadata") or {}).get("scrapbook")
+            if not meta:
+                continue
+            prefix = meta.get("mime_prefix", "")
+            data = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in (o.get("data") or {}).items()}
+            text = data.get("text/markdown", data.get("text/plain", ""))
+            out[meta["name"]] = "".join(text) if isinstance(text, list) else str(text)
+    return out
+
+
+def _shown(o) -> str:
+    """What a reader sees of one output (text of a stream/result, a marker for images and HTML), '' for glue."""
+    if (o.get("metadata") or {}).get("scrapbook"):
+        return ""
+    if o.get("output_type") == "stream":
+        text = o.get("text", "")
+        return "".join(text) if isinstance(text, list) else text
+    data = o.get("data") or {}
+    if any(k.startswith("image/") for k in data):
+        return "[image]"
+    for key in ("text/html", "text/markdown", "text/plain"):
+        if key in data:
+            text = data[key]
+            return "".join(text) if isinstance(text, list) else text
+    return ""
+
+
+def notebook_problems(nb: dict) -> list[tuple[str, str]]:
+    """What an executed chapter would print as a placeholder or leave empty:
+
+    * ``glue-placeholder``: a value glued into the prose that reads nan, None, inf, '' or stands in for one;
+    * ``glue-missing``: a ``{glue:...}`` role naming a value no cell glued;
+    * ``skipped-output``: a cell output saying its work was skipped;
+    * ``empty-section``: a heading with nothing under it (no prose, no output) before the next heading of its
+      level or above.
+    """
+    problems = []
+    glued = glued_values(nb)
+    for name, text in sorted(glued.items()):
+        if PLACEHOLDER.search(text):
+            problems.append(("glue-placeholder", f"{name} = {text.strip()!r}"))
+    blocks = []      # (kind, text): markdown lines and what each output shows, in reading order
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            src = _src(cell)
+            for name in GLUE_ROLE.findall(src):
+                if name not in glued:
+                    problems.append(("glue-missing", f"{{glue}}`{name}` is pasted but never glued"))
+            in_fence = False
+            for line in src.split("\n"):
+                if line.startswith(("```", "~~~")):
+                    in_fence = not in_fence
+                if not in_fence and re.match(r"^#{1,6} ", line):
+                    blocks.append(("heading", line))
+                elif line.strip() and not re.fullmatch(r"\([\w-]+\)=", line.strip()):   # a MyST label is no content
+                    blocks.append(("text", line))
+        elif cell.get("cell_type") == "code":
+            for o in cell.get("outputs", []) or []:
+                shown = _shown(o)
+                if SKIPPED.search(shown):
+                    problems.append(("skipped-output", shown.strip()[:160]))
+                elif shown.strip():
+                    blocks.append(("output", shown))
+    for i, (kind, line) in enumerate(blocks):
+        if kind != "heading":
+            continue
+        level = len(line) - len(line.lstrip("#"))
+        content = False
+        for kind2, line2 in blocks[i + 1:]:
+            if kind2 == "heading":
+                if len(line2) - len(line2.lstrip("#")) <= level:
+                    break
+                content = True       # a subsection: its own content is checked on its own heading
+                break
+            content = True
+            break
+        if not content:
+            problems.append(("empty-section", line.strip()))
+    return problems
+
+
+# ----------------------------------------------------------------------------- markdown sources: math the parser breaks
+_LIST_START = re.compile(r"^\s*([-+*]|\d+[.)])\s")
+
+
+def markdown_math_problems(text: str) -> list[tuple[str, str]]:
+    """Lines of Markdown that end an inline formula early: a line that starts inside ``$...$`` with a list
+    marker (``+ ``, ``- ``, ``* ``, ``1. ``), a heading ``#`` or a quote ``>``. Markdown reads such a line as
+    a new block, so the formula is cut in two and its TeX is printed as text ("math-broken-by-markdown")."""
+    problems = []
+    open_math = False
+    in_display = in_fence = False
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith(("```", "~~~")) and not open_math:
+            in_fence = not in_fence                # code: no math inside
+            continue
+        if stripped.startswith(":::"):               # a directive fence (dropdown, admonition) ends a paragraph
+            open_math = False
+            continue
+        if in_fence:
+            continue
+        if not stripped:
+            open_math = False                      # a blank line ends the paragraph (and any formula)
+            continue
+        if stripped.startswith("$$"):
+            one_line = len(stripped) > 4 and stripped.endswith("$$")   # $$ ... $$ on one line
+            in_display = in_display if one_line else not in_display
+            continue
+        if in_display:
+            continue
+        if open_math and (_LIST_START.match(line) or stripped.startswith(("#", ">"))):
+            problems.append(("math-broken-by-markdown", f"a line inside $...$ starts a new block: {stripped[:80]}"))
+        body = re.sub(r"`[^`]*`", "", line.replace("\\$", ""))
+        open_math ^= body.count("$") % 2 == 1
+    return problems
+
+
+def chapter_markdown(path: Path) -> list[str]:
+    """The Markdown of a book source: a .md file whole, or each ``# %% [markdown]`` cell of a jupytext .py."""
+    text = Path(path).read_text(encoding="utf-8")
+    if Path(path).suffix == ".md":
+        return [text]
+    cells, current = [], None
+    for line in text.split("\n"):
+        if line.startswith("# %%"):
+            if current is not None:
+                cells.append("\n".join(current))
+            current = [] if "[markdown]" in line else None
+        elif current is not None:
+            current.append(line[2:] if line.startswith("# ") else line.lstrip("#"))
+    if current is not None:
+        cells.append("\n".join(current))
+    return cells
 
 if __name__ == "__main__":
     site = Path(sys.argv[1] if len(sys.argv) > 1 else "_build/html")

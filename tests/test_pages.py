@@ -114,6 +114,9 @@ DEFECTS = {
                          "mathjax-error"),
     "raw-tex": (lambda h: _after_title(h, "<p>MathJax never saw this: \\(d_H = \\tfrac12(c - q^\\top r)\\)</p>"),
                 "raw-tex"),
+    # half a formula in a list item (a continuation line that began with "+ "), as chapter 1's Exercise 1 had
+    "raw-tex-list-item": (lambda h: _after_title(h, "<p>so $d_H(q, s) le d_H(q, r)</p><ul><li><p>d_H(\\mathbf r,"
+                                                  "\\mathbf s)$. Finally</p></li></ul>"), "raw-tex"),
     "wide-equation": (lambda h: _after_title(h, '<div class="math notranslate nohighlight">\\[' + " + ".join(
         f"\\frac{{x_{{{i}}}}}{{y_{{{i}}}}}" for i in range(40)) + '\\]</div>'), "wide-equation"),
     "raw-markdown-table": (lambda h: _after_title(h, OUTPUT.format("| method | mAP |\n|---|---|\n| DCMH | 0.7 |")),
@@ -211,3 +214,106 @@ def test_figure_and_code_check_reports_a_planted_defect(defect):
     assert pagecheck.figure_and_code_problems(clean) == []     # a captioned figure and narrow code pass
     found = pagecheck.figure_and_code_problems(_page(_CAPTIONED + planted))
     assert kind in {k for k, _ in found}, f"the checker missed a planted {defect}: {found}"
+
+
+# ----------------------------------------------------------------------------- Markdown sources (no build needed)
+def _sources():
+    return sorted((ROOT / "book").glob("[0-9][0-9]_*.py")) + sorted((ROOT / "book").glob("A[0-9]_*.py")) + \
+        sorted((ROOT / "book").glob("*.md"))
+
+
+@pytest.mark.parametrize("source", _sources(), ids=lambda p: p.name)
+def test_no_formula_is_cut_by_a_markdown_block(source):
+    """No line inside an inline formula starts a list item, heading or quote (the TeX would show as text)."""
+    problems = [p for cell in pagecheck.chapter_markdown(source) for p in pagecheck.markdown_math_problems(cell)]
+    assert not problems, f"{source.name}:\n" + "\n".join(f"  [{k}] {d}" for k, d in problems)
+
+
+MARKDOWN_DEFECTS = {
+    # appendix A1's "Loss scale and weight decay" had this: a continuation line starting with "+ "
+    "plus-list-item": "loss $\\frac{1}{nb}\\big[\\text{NLL} + \\gamma\\,q\n+ \\eta\\,b\\big]$, with",
+    "minus-list-item": "so $a \\le b\n- c$ holds",
+    "numbered-item": "the sum $x_1 + \\dots\n2. x_2$ here",
+    "heading": "where $x\n# y$ is",
+}
+
+
+@pytest.mark.parametrize("defect", sorted(MARKDOWN_DEFECTS))
+def test_the_source_check_reports_a_planted_cut_formula(defect):
+    clean = "a formula $a + b$ and\n+ a real list item, $c$\n\n$$\nx\n+ y\n$$\n"
+    assert pagecheck.markdown_math_problems(clean) == []
+    found = pagecheck.markdown_math_problems(MARKDOWN_DEFECTS[defect])
+    assert "math-broken-by-markdown" in {k for k, _ in found}, f"missed {defect}: {found}"
+
+
+# ----------------------------------------------------------------------------- figures a reader cannot read
+def _planted_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    def ticks():      # Fig 8.5's defect: long category names on a narrow axis
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.bar(range(12), range(12))
+        ax.set_xticks(range(12), [f"configuration {i}" for i in range(12)])
+        return fig
+
+    def legend():     # Figs 9.1/9.2's defect: the legend box sits on a curve
+        fig, ax = plt.subplots(figsize=(4, 3))
+        x = np.linspace(0, 1, 50)
+        ax.plot(x, np.full_like(x, 0.95), label="DCMH")
+        ax.plot(x, 0.5 * x, label="TDH")
+        ax.set_ylim(0, 1)
+        ax.legend(loc="upper left")
+        return fig
+
+    def hidden():     # Fig 2.1's defect: two scores that nearly coincide drawn alike
+        fig, ax = plt.subplots(figsize=(4, 3))
+        ax.plot([16, 32, 64], [0.50, 0.55, 0.60], "o-", label="mAP (stable)")
+        ax.plot([16, 32, 64], [0.50, 0.55, 0.6003], "o-", label="mAP (tie-averaged)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))
+        return fig
+
+    def clean():
+        fig, ax = plt.subplots(figsize=(5, 3))
+        ax.plot([16, 32, 64], [0.50, 0.55, 0.60], "o-", label="mAP (stable)")
+        ax.plot([16, 32, 64], [0.50, 0.55, 0.6003], "s--", mfc="none", label="mAP (tie-averaged)")
+        ax.set_xticks([16, 32, 64], ["16", "32", "64"])
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))
+        return fig
+
+    return {"tick-overlap": ticks, "legend-over-data": legend, "hidden-line": hidden}, clean
+
+
+@pytest.mark.parametrize("kind", ["tick-overlap", "legend-over-data", "hidden-line"])
+def test_the_figure_check_reports_a_planted_defect(kind):
+    import matplotlib.pyplot as plt
+
+    from hashnotes import figcheck
+
+    planted, clean = _planted_figures()
+    try:
+        assert figcheck.figure_problems(clean()) == []
+        found = figcheck.figure_problems(planted[kind]())
+        assert kind in {k for k, _ in found}, f"missed a planted {kind}: {found}"
+    finally:
+        plt.close("all")
+
+
+def test_an_installed_figure_check_stops_show():
+    import matplotlib.pyplot as plt
+
+    from hashnotes import figcheck
+
+    planted, _ = _planted_figures()
+    original = plt.show
+    try:
+        figcheck.install()
+        planted["hidden-line"]()
+        with pytest.raises(figcheck.FigureProblem, match="hidden"):
+            plt.show()
+    finally:
+        plt.show = original
+        plt.close("all")
