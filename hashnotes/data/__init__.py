@@ -15,3 +15,4 @@ __all__ = ["CrossModalDataset", "PairSet", "Split", "take_rows", "PROTOCOLS", "P
            "LazyImages", "MIRFLICKR_LABELS", "WIKI_LABELS", "ImageFiles", "read_image", "image_descriptors",
            "descriptor_dim", "cnn_features", "IMAGE_EXTENSIONS", "TextVectorizer", "load", "DATASETS",
            "detect_layout", "LAYOUTS", "file_digest", "scaled_sizes"]
+from .download import DownloadError, default_root, download
