@@ -31,7 +31,7 @@ COLOURS = {
     "loss": "#f8cecc",     # an objective
     "step": "#d5e8d4",     # a closed-form step or a sampler
 }
-FONT_SIZE = 9.5
+FONT_SIZE = 11
 PAD = 0.12   # space between a label and its box edge, in data units (inches: one data unit is one inch)
 
 
@@ -229,7 +229,7 @@ def two_tower(method: str = "DCMH"):
     cv.arrow("supervision", "loss")
     cv.arrow("F", "bstep")
     cv.arrow("G", "bstep")
-    cv.arrow("bstep", "loss", "codes $\\mathbf{B}$\n(quantization)")
+    cv.arrow("bstep", "loss", "$\\mathbf{B}$")
     cv.arrow("loss", "image_net", "(3) image step", dashed=True, colour="#b03a2e", label_at=(2.75, 3.05))
     cv.arrow("loss", "text_net", "(2) text step", dashed=True, colour="#b03a2e", label_at=(2.75, 1.45))
     cv.ax.text(9.85, 0.1, spec["sample"], ha="right", va="bottom", fontsize=FONT_SIZE - 1, color="#555555")
@@ -295,7 +295,7 @@ def daph_stages():
     cv.box("imhn", 8.8, 3.75, "IMHN\nimage hashing net\n$\\tanh$ outputs", "net")
     cv.box("tmhn", 8.8, 1.05, "TMHN\ntext hashing net\n$\\tanh$ outputs", "net")
     cv.box("ratio", 8.8, 2.4, "softmax-ratio loss\n$\\mathcal{L}^m$ per modality", "loss")
-    cv.arrow("proxies", "fixed", "sign")
+    cv.arrow("proxies", "fixed")
     cv.arrow("images2", "imhn")
     cv.arrow("texts2", "tmhn")
     cv.arrow("fixed", "ratio", "targets")
@@ -312,19 +312,19 @@ def daph_stages():
 def method_map():
     """How the five methods relate: DCMH in the centre, each arrow labelled with what the next method
     changes; the frame holds the three methods that share the alternating two-network loop."""
-    cv = _Canvas("method_map", 10.0, 5.2)
-    cv.title("The five methods: what each changes", 5.0)
-    cv.box("DCMH", 2.2, 2.6, "DCMH\npairs of items\nsigmoid likelihood\n$\\mathbf{B}=\\mathrm{sign}(\\mathbf{F}+\\mathbf{G})$",
+    cv = _Canvas("method_map", 10.0, 5.5)
+    cv.title("The five methods: what each changes", 5.3)
+    cv.box("DCMH", 2.2, 2.90, "DCMH\npairs of items\nsigmoid likelihood\n$\\mathbf{B}=\\mathrm{sign}(\\mathbf{F}+\\mathbf{G})$",
            "net", min_width=2.0)
-    cv.box("CDHCR", 2.2, 0.75, "CDHCR\npairs, Cauchy likelihood\nsame loop", "net", min_width=2.0)
-    cv.box("TDH", 5.2, 0.75, "TDH\ntriplets + label graph\nrelaxed code update", "net", min_width=2.0)
-    cv.box("DAPH", 8.1, 2.6, "DAPH\nlearned proxy codes\ntwo stages, no $\\mathbf{B}$", "net", min_width=2.0)
-    cv.box("UGACH", 5.2, 4.2, "UGACH\nno labels: a kNN graph\ngenerator vs discriminator", "net",
+    cv.box("CDHCR", 2.2, 1.05, "CDHCR\npairs, Cauchy likelihood\nsame loop", "net", min_width=2.0)
+    cv.box("TDH", 5.2, 1.05, "TDH\ntriplets + label graph\nrelaxed code update", "net", min_width=2.0)
+    cv.box("DAPH", 8.1, 2.90, "DAPH\nlearned proxy codes\ntwo stages, no $\\mathbf{B}$", "net", min_width=2.0)
+    cv.box("UGACH", 5.2, 4.50, "UGACH\nno labels: a kNN graph\ngenerator vs discriminator", "net",
            min_width=2.0)
-    cv.arrow("DCMH", "CDHCR", "likelihood:\nsigmoid $\\to$ Cauchy", label_at=(1.05, 1.7))
-    cv.arrow("DCMH", "TDH", "pairs $\\to$ triplets;\nexact $\\to$ relaxed update", label_at=(4.95, 1.95))
-    cv.arrow("DCMH", "DAPH", "relations $\\to$ fixed targets", label_at=(5.3, 2.6))
-    cv.arrow("DCMH", "UGACH", "labels $\\to$ neighbours;\nloss $\\to$ game", label_at=(2.85, 3.85))
+    cv.arrow("DCMH", "CDHCR", "likelihood:\nsigmoid $\\to$ Cauchy", label_at=(1.05, 2.00))
+    cv.arrow("DCMH", "TDH", "pairs $\\to$ triplets;\nexact $\\to$ relaxed update", label_at=(4.95, 2.25))
+    cv.arrow("DCMH", "DAPH", "relations $\\to$ fixed targets", label_at=(5.3, 2.90))
+    cv.arrow("DCMH", "UGACH", "labels $\\to$ neighbours;\nloss $\\to$ game", label_at=(2.85, 4.15))
     cv.group("one alternating two-network loop", ["DCMH", "CDHCR", "TDH"], margin=0.15,
              label_side="bottom")
     return cv.fig
