@@ -296,17 +296,20 @@ widgets.glue("gap_bits", GAP_BITS)
 #   network steps, exact for DCMH and CDHCR and relaxed for TDH; the discriminator's own signs (UGACH); the
 #   signed outputs of a first training stage (DAPH).
 #
-# | method | supervision | likelihood | one step samples | binary targets | chapter |
-# |---|---|---|---|---|---|
-# | DCMH {cite}`jiang2017dcmh` | label pairs | sigmoid of $\tfrac12\mathbf f^\top\mathbf g$ | batch vs all stored outputs | $\operatorname{sign}(\mathbf F+\mathbf G)$, exact | {doc}`04_dcmh` |
-# | CDHCR {cite}`tian2021cauchy` | label pairs, class-balance weights | Cauchy, $\gamma/(\gamma+d)$ | as DCMH | as DCMH | {doc}`05_cauchy` |
-# | TDH {cite}`deng2018tdh` | label triplets and graph | sigmoid of a distance difference | mined positives and negatives | graph-smoothed sign, relaxed | {doc}`06_tdh` |
-# | UGACH {cite}`zhang2018ugach` | none: a kNN graph | softmax policy vs hinge | generator's picks per query | the discriminator's signs | {doc}`07_ugach` |
-# | DAPH {cite}`tu2023daph` | labels, learned proxies | softmax of a positive vs negatives | batch vs fixed proxies | stage-1 proxy codes | {doc}`08_daph` |
+# | method | supervision | likelihood | a step samples | codes from |
+# |---|---|---|---|---|
+# | {doc}`DCMH <04_dcmh>` | label pairs | sigmoid of an inner product | a batch vs all stored outputs | $\operatorname{sign}(\mathbf F+\mathbf G)$ |
+# | {doc}`CDHCR <05_cauchy>` | weighted label pairs | Cauchy of a distance | as DCMH | as DCMH |
+# | {doc}`TDH <06_tdh>` | label triplets, graph | sigmoid of a difference | mined triplets | a relaxed update |
+# | {doc}`UGACH <07_ugach>` | a kNN graph | policy vs hinge | the generator's picks | the discriminator |
+# | {doc}`DAPH <08_daph>` | labels, proxies | softmax ratio | a batch vs fixed proxies | stage-1 proxies |
+#
+# The papers are {cite:t}`jiang2017dcmh`, {cite:t}`tian2021cauchy`, {cite:t}`deng2018tdh`,
+# {cite:t}`zhang2018ugach` and {cite:t}`tu2023daph`; each method's chapter derives it in full.
 #
 # {numref}`fig-method-map` draws the same map as a family: DCMH is the template, and each arrow names
-# what the next method changes. The three methods in the frame share one training loop; each of their
-# chapters, and those of UGACH and DAPH, opens its derivation with a diagram of its own pipeline.
+# what the next method changes. The three methods in the frame share one training loop. Each method's
+# chapter draws its own pipeline next to its objective.
 # {doc}`09_comparison` runs all five on the same data.
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-method-map", "caption": "The five methods of the book and what each changes relative to DCMH. CDHCR and TDH keep DCMH's alternating two-network loop (the frame); DAPH replaces relations between items by fixed targets learned in a first stage; UGACH trains without labels, by a game between two networks on a graph of neighbours."}}
