@@ -112,3 +112,42 @@ def test_a_chapter_of_the_executed_build_carries_its_values(executed):
     assert colab.myst_leftovers(nb) == []
     md = "\n".join(colab._src(c) for c in nb["cells"] if c["cell_type"] == "markdown")
     assert not re.search(r"\bnan\b|\bNone\b", md)
+
+
+@pytest.mark.slow
+def test_a_converted_chapter_runs_under_nbmake_in_a_fresh_environment_from_the_wheel(tmp_path, index):
+    """The wheel in a fresh virtual environment (heavy dependencies borrowed from this one by a path entry, as
+    tests/test_wheel.py does); chapter 1 converted for Colab executes there under nbmake, its install cell
+    finding exactly the pinned version and installing nothing."""
+    import subprocess
+    import sysconfig
+    import venv
+
+    dist = tmp_path / "dist"
+    r = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    wheel = next(dist.glob("hashnotes-*.whl"))
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    py = env_dir / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "_deps_from_test_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    r = subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    chapter = ROOT / "book" / "01_hamming_space.ipynb"
+    nb = colab.convert(json.loads(chapter.read_text(encoding="utf-8")), index, chapter.stem)
+    work = tmp_path / "run"
+    work.mkdir()
+    (work / chapter.name).write_text(json.dumps(nb), encoding="utf-8")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env.update(OMP_NUM_THREADS="1", PATH=f"{py.parent}:{env.get('PATH', '')}")
+    r = subprocess.run([str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbmake", "--nbmake-timeout=600",
+                        "--overwrite", chapter.name], cwd=work, env=env, capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    ran = json.loads((work / chapter.name).read_text(encoding="utf-8"))
+    first = next(c for c in ran["cells"] if c["cell_type"] == "code")
+    shown = "".join("".join(o.get("text", "")) for o in first["outputs"])
+    assert "installing hashnotes" not in shown and f"hashnotes {index.cfg['version']}" in shown
