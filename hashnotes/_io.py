@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -210,3 +211,12 @@ def check_writable(folder, flag: str) -> Path:
     except OSError as exc:
         raise ValueError(f"{flag} {str(folder)!r} cannot be written: {exc.strerror or exc}") from None
     return d
+
+
+def sha256_file(path) -> str:
+    """Hex sha256 of a whole file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import json
 import math
 import os
@@ -35,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from ._io import sha256_file
 
 __all__ = ["Section", "SectionMismatch", "RECORD_SEEDS", "SECTIONS_DIR", "shipped_record", "record_command",
            "agreement_problems"]
@@ -66,12 +67,6 @@ def shipped_record(name: str, folder: Path | None = None) -> dict | None:
     return rec
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _check_scalar(name: str, key: str, v):
@@ -305,7 +300,7 @@ class Section:
             "hashnotes": str(__version__),
             "seeded": self.seeded,
             "settings": self.settings,
-            "files": {rel: {"sha256": _sha256(p), "bytes": p.stat().st_size} for rel, p in sorted(self.files.items())
+            "files": {rel: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for rel, p in sorted(self.files.items())
                       if p.is_file()},
             "dataset": dataset_record(self.dataset) if self.dataset is not None else None,
             "environment": environment_record(),

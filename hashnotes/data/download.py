@@ -24,6 +24,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .._io import sha256_file
+
 __all__ = ["download", "default_root", "SOURCES", "sources", "DownloadError"]
 
 SOURCES = Path(__file__).resolve().with_name("sources.json")
@@ -56,12 +58,6 @@ def default_root() -> Path:
     return base / "hashnotes" / "data"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _plan(name: str, man: dict) -> tuple[list, list]:
@@ -138,7 +134,7 @@ def _fetch(url: str, dest: Path, sha: str, size: int, source: str, bar, timeout:
     if got < size:
         raise DownloadError(f"{dest.name}: {url} sent {got:,} of {size:,} bytes (source {source}); {part.name} is "
                             "kept and a second call resumes it")
-    digest = _sha256(part)
+    digest = sha256_file(part)
     if got != size or digest != sha:
         part.unlink()
         raise DownloadError(f"{dest.name}: the file fetched from {url} (source {source}) has {got:,} bytes and "
@@ -226,7 +222,7 @@ def download(name: str = "all", root=None, *, progress: bool | None = None, base
     todo = []
     for dest, path, sha, size, source, group in fetch:
         target = root / dest
-        if target.is_file() and target.stat().st_size == size and _sha256(target) == sha:
+        if target.is_file() and target.stat().st_size == size and sha256_file(target) == sha:
             continue
         todo.append((target, _url(man, group, path, base), sha, size, source))
     from tqdm.auto import tqdm
@@ -243,7 +239,7 @@ def download(name: str = "all", root=None, *, progress: bool | None = None, base
     for item in derived:
         sha, size = man["derived"][item]
         target = root / item
-        if target.is_file() and _sha256(target) == sha:
+        if target.is_file() and sha256_file(target) == sha:
             continue
         content = _DERIVE[item](root)
         if hashlib.sha256(content).hexdigest() != sha or len(content) != size:

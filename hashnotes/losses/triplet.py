@@ -95,13 +95,18 @@ def valid_triplet_mask(anchor_labels, candidate_labels, exclude=None):
     shared = similarity.similarity(a, c, dtype=torch.bool)
     pos = shared.clone()
     if exclude is not None:
-        ex = torch.as_tensor(exclude, dtype=torch.long)
-        if ex.shape != (a.shape[0],):
-            raise ValueError(f"exclude must have shape ({a.shape[0]},), got {tuple(ex.shape)}")
-        if (ex < 0).any() or (ex >= c.shape[0]).any():
-            raise ValueError(f"exclude indices must lie in [0, {c.shape[0]})")
-        pos[torch.arange(a.shape[0]), ex] = False
+        _exclude_self(pos, exclude)
     return pos, ~shared
+
+
+def _exclude_self(pos: torch.Tensor, exclude) -> None:
+    """Remove each anchor's own candidate index ``exclude[a]`` from its positives, in place."""
+    ex = torch.as_tensor(exclude, dtype=torch.long)
+    if ex.shape != (pos.shape[0],):
+        raise ValueError(f"exclude must have shape ({pos.shape[0]},), got {tuple(ex.shape)}")
+    if (ex < 0).any() or (ex >= pos.shape[1]).any():
+        raise ValueError(f"exclude indices must lie in [0, {pos.shape[1]})")
+    pos[torch.arange(pos.shape[0]), ex] = False
 
 
 @dataclass(frozen=True)
@@ -226,12 +231,7 @@ class TripletMiner:
         draws as the two calls in that order."""
         pos_mask, neg_mask = valid_triplet_mask(anchor_labels, candidate_labels)
         inter = self._mine(pos_mask, neg_mask)
-        ex = torch.as_tensor(exclude, dtype=torch.long)
-        if ex.shape != (pos_mask.shape[0],):
-            raise ValueError(f"exclude must have shape ({pos_mask.shape[0]},), got {tuple(ex.shape)}")
-        if (ex < 0).any() or (ex >= pos_mask.shape[1]).any():
-            raise ValueError(f"exclude indices must lie in [0, {pos_mask.shape[1]})")
-        pos_mask[torch.arange(pos_mask.shape[0]), ex] = False
+        _exclude_self(pos_mask, exclude)
         return inter, self._mine(pos_mask, neg_mask)
 
 
