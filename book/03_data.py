@@ -256,9 +256,9 @@ plots.table([[name, p.n_total, p.n_query, p.n_train, p.n_val] for name, p in dat
 #
 # ## Real data
 #
-# The project keeps real data outside the repository. `data.shared_data_dir()` finds its folder (the folder named by
-# `$HASHNOTES_DATA`, or `../shared/data` beside the repository), and `data.download(name)` fetches each data set
-# from its public source into that folder (or the user's cache folder), checking every file's sha256:
+# The project keeps real data outside the repository. `data.download(name)` fetches each data set from its public
+# source, checking every file's sha256, into the folder named by `$HASHNOTES_DATA` or else the user's cache folder,
+# and `data.shared_data_dir()` finds that folder again:
 # `data.download("mirflickr25k")`, `data.download("mirflickr_photos")` and `data.download("wiki")` get what this
 # chapter and {doc}`07_ugach` read. Where the files are present the cells below compute their numbers and check
 # them against the results that ship with the package; where they are not, they show those shipped results, made

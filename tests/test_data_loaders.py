@@ -1,9 +1,11 @@
 """Loaders: DCMH .mat files (v5 and v7.3/HDF5, one file or three), dataset wrappers, Wikipedia,
 MIRFLICKR (small fakes always; the real files in ../shared/data when present), label statistics."""
+import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
+
 import pytest
 import scipy.io
 
@@ -187,6 +189,21 @@ def test_shared_data_dir_env(tmp_path, monkeypatch):
     monkeypatch.setenv("HASHNOTES_DATA", str(tmp_path / "absent"))
     with pytest.warns(UserWarning, match="not a directory"):
         assert data.shared_data_dir() is None
+
+
+def test_shared_data_dir_falls_back_to_the_download_folder(tmp_path, monkeypatch):
+    """Without $HASHNOTES_DATA or a ../shared/data, the folder data.download() fills is used once it has files."""
+    monkeypatch.delenv("HASHNOTES_DATA", raising=False)
+    monkeypatch.setattr(loaders, "_REPO_ROOT", tmp_path / "repo")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert data.shared_data_dir() is None  # no cache folder yet
+    cache = tmp_path / "cache" / "hashnotes" / "data"
+    cache.mkdir(parents=True)
+    assert data.shared_data_dir() is None  # an empty one is no data
+    (cache / "wikiData.mat").write_bytes(b"x")
+    assert data.shared_data_dir() == cache.resolve()
 
 
 def test_wiki_fake(tmp_path):

@@ -125,7 +125,9 @@ def test_a_real_chapter_resyncs_without_a_refusal(tmp_path, monkeypatch):
     """A clone may leave a chapter's notebook newer than its .py; with the same cells, sync goes through."""
     make = _make(monkeypatch)
     src = ROOT / "book" / "01_hamming_space.py"
-    py = tmp_path / src.name
+    (tmp_path / "book").mkdir()
+    shutil.copy2(ROOT / "jupytext.toml", tmp_path)  # the repository's jupytext settings apply, as in a clone
+    py = tmp_path / "book" / src.name
     shutil.copy2(src, py)
     shutil.copy2(src.with_suffix(".ipynb"), py.with_suffix(".ipynb"))
     _bump(py.with_suffix(".ipynb"), 60)

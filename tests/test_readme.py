@@ -153,7 +153,7 @@ def test_python_example_beats_random_codes(monkeypatch, capsys):
     if not (ROOT.parent / "shared" / "data" / "mirflickr_thumbs_im1-1000").is_dir():
         pytest.skip("../shared/data (the real MIRFLICKR photos) is absent: the README example reads it")
     (code,) = _blocks("python")
-    assert 'data.load("../shared/data", missing_images="drop")' in code
+    assert 'data.load(data.shared_data_dir(), missing_images="drop")' in code
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("HASHNOTES_THREADS", os.environ.get("HASHNOTES_THREADS", "1"))
     scope: dict = {}

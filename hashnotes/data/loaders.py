@@ -23,6 +23,7 @@ import numpy as np
 
 from .base import CrossModalDataset, PairSet, Split
 from .catalog import DATASETS, IMAGE_KEYS, LABEL_KEYS, MIRFLICKR_LABELS, TEXT_KEYS, WIKI_LABELS
+from .download import default_root
 from .images import read_image
 from .matio import LazyImages, _find_key, _infer_n, _mat_keys, _orient
 from .protocol import apply_split, make_split
@@ -44,7 +45,8 @@ def shared_data_dir() -> Path | None:
 
     ``$HASHNOTES_DATA`` when set (a warning and ``None`` if it is not a directory); otherwise the first
     existing ``../shared/data`` relative to the repository root, then to the current directory and
-    each of its parents (so it works from ``book/`` and ``tests/``).
+    each of its parents (so it works from ``book/`` and ``tests/``); otherwise the folder ``data.download``
+    fills by default (the user's cache folder), when it exists and is not empty.
     """
     env = os.environ.get("HASHNOTES_DATA")
     if env:
@@ -59,6 +61,9 @@ def shared_data_dir() -> Path | None:
         cand = base.parent / "shared" / "data"
         if cand.is_dir():
             return cand.resolve()
+    cache = default_root()
+    if cache.is_dir() and any(cache.iterdir()):
+        return cache.resolve()
     return None
 
 
