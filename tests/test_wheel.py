@@ -39,8 +39,12 @@ def test_wheel_holds_the_package_and_one_version(wheel):
         text = z.read(meta).decode()
     src = {str(p.relative_to(REPO)) for p in (REPO / "hashnotes").rglob("*.py")}
     assert src <= names, sorted(src - names)[:5]
-    data = {str(p.relative_to(REPO)) for p in (REPO / "hashnotes" / "results").glob("*.json*")}
-    assert data and data <= names, sorted(data - names)  # the reference results the comparison chapter reads
+    # every data file the package reads at run time: the reference results the comparison chapter reads, the
+    # real-data sections' shipped records, the sources data.download fetches from
+    data = {str(p.relative_to(REPO)) for p in (REPO / "hashnotes").rglob("*")
+            if p.suffix in (".json", ".jsonl", ".csv", ".npz") and "__pycache__" not in p.parts}
+    assert {"hashnotes/data/sources.json"} <= data and any("results/sections/" in n for n in data)
+    assert data <= names, sorted(data - names)
     assert f"Version: {hashnotes.__version__}" in text
     assert "Provides-Extra: book" in text and "Provides-Extra: test" in text
     assert not any(n.startswith(("tests/", "book/", "benchmarks/")) for n in names)
