@@ -233,7 +233,8 @@ class Section:
         rec = self.record
         made = ""
         if rec is not None:
-            made = (f"`{rec.get('command', record_command(self.chapter))}` (hashnotes {rec.get('hashnotes', '?')}, "
+            # the command without the notebook's repository path: the page names "this chapter" instead
+            made = (f"`{record_command(None)}` run on this chapter (hashnotes {rec.get('hashnotes', '?')}, "
                     f"{rec.get('created', '?')[:10]}, seed{'s' if len(rec['runs']) > 1 else ''} "
                     f"{', '.join(sorted(rec['runs'], key=int))})")
         if self.here and self.recording:
